@@ -1,0 +1,83 @@
+"""Complete default config for 2-D toy data: every key, each with its meaning.
+
+Variants (configs/toy.py, configs/gmm_analytic.py) import this and override what differs.
+Run: python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss_vp --mode=train
+"""
+import ml_collections
+
+
+def get_default_configs() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 42                              # base PRNG seed (training, sampling, probes)
+
+  config.training = training = ml_collections.ConfigDict()
+  training.sde = "vpsde"                        # one of sde_lib.SDES: vesde | vpsde | subvpsde
+  training.continuous = True                    # continuous-time DSM; False: SMLD (VE) / DDPM (VP) loss
+  training.reduce_mean = True                   # average the loss over data dims (else sum)
+  training.likelihood_weighting = False         # weight DSM by g(t)^2 (likelihood bound, Sec. 4 / Song et al. 2021b)
+  training.eps = 1e-5                           # smallest training time: t ~ U(eps, T)
+  training.batch_size = 512                     # global batch, split over all devices and hosts
+  training.n_iters = 4000                       # total training steps
+  training.steps_per_call = 1                   # train steps fused in one jitted call (lax.scan)
+  training.log_freq = 200                       # steps between logged metrics
+  training.snapshot_freq = 2000                 # steps between kept checkpoints
+  training.snapshot_freq_for_preemption = 500   # steps between rolling (latest-only) checkpoints
+  training.max_to_keep = 1                      # rolling checkpoints kept besides the snapshot ones
+
+  config.sampling = sampling = ml_collections.ConfigDict()
+  sampling.method = "pc"                        # pc | ode
+  sampling.predictor = "reverse_diffusion"      # euler_maruyama | reverse_diffusion | ancestral_sampling | none
+  sampling.corrector = "langevin"               # langevin | ald | none
+  sampling.snr = 0.16                           # Langevin signal-to-noise ratio (Alg. 4/5)
+  sampling.n_steps_each = 1                     # corrector steps per predictor step
+  sampling.noise_removal = True                 # return the noise-free mean at the last step
+  sampling.probability_flow = False             # PC predictor on the probability-flow ODE
+  sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (samplers.ODE_SOLVERS)
+  sampling.rtol = 1e-5                          # ODE relative tolerance
+  sampling.atol = 1e-5                          # ODE absolute tolerance
+  sampling.eps = 1e-3                           # time at which sampling stops
+  sampling.num_samples = 2000                   # samples written by --mode=sample
+  sampling.batch_size = 1000                    # samples per jitted call (global, split over devices)
+
+  config.eval = evaluate = ml_collections.ConfigDict()
+  evaluate.trace_estimator = "exact"            # exact | gaussian | rademacher (Hutchinson)
+  evaluate.rtol = 1e-5                          # likelihood ODE relative tolerance
+  evaluate.atol = 1e-5                          # likelihood ODE absolute tolerance
+  evaluate.eps = 1e-5                           # likelihood ODE start time
+  evaluate.num_samples = 1000                   # held-out examples evaluated by --mode=likelihood
+  evaluate.batch_size = 500                     # examples per jitted likelihood call
+
+  config.data = data = ml_collections.ConfigDict()
+  data.dataset = "swiss_roll"                   # data_sources.DATASETS
+  data.data_seed = 0                            # seed of the generated toy splits
+  data.num_train = 20000                        # size of the generated training split
+  data.num_test = 2000                          # size of the generated held-out split
+  data.centered = True                          # (images only) scale pixels to [-1, 1]
+  data.uniform_dequantization = False           # (images only) add U[0,1) noise to pixel values
+  data.random_flip = False                      # (images only) random horizontal flips
+  data.gmm_weights = (0.5, 0.5)                 # dataset=gmm: mixture weights (K,)
+  data.gmm_means = ((-1.5, 0.0), (1.5, 0.5))    # dataset=gmm: means (K, D)
+  data.gmm_covs = (((0.3, 0.1), (0.1, 0.2)), ((0.2, 0.0), (0.0, 0.5)))  # dataset=gmm: covariances (K, D, D)
+
+  config.model = model = ml_collections.ConfigDict()
+  model.name = "mlp"                            # models.MODELS: mlp | gmm_analytic | image networks
+  model.nf = 128                                # hidden width
+  model.num_layers = 3                          # residual blocks
+  model.embedding_type = "positional"           # fourier (log sigma, for VE) | positional (999 t)
+  model.scale_by_sigma = False                  # VE: divide the network output by sigma(t)
+  model.sigma_min = 0.01                        # VE sigma_min
+  model.sigma_max = 5.0                         # VE sigma_max (about the data's max pairwise distance)
+  model.beta_min = 0.1                          # VP / sub-VP beta(0)
+  model.beta_max = 20.0                         # VP / sub-VP beta(1)
+  model.num_scales = 1000                       # N: discretisation steps of samplers and discrete losses
+  model.ema_rate = 0.999                        # EMA decay of the parameters used for sampling
+
+  config.optim = optim = ml_collections.ConfigDict()
+  optim.optimizer = "adam"                      # adam | adamw
+  optim.lr = 2e-3                               # peak learning rate
+  optim.beta1 = 0.9                             # Adam beta1
+  optim.eps = 1e-8                              # Adam epsilon
+  optim.weight_decay = 0.0                      # decoupled weight decay (adamw)
+  optim.warmup = 100                            # linear warm-up steps
+  optim.grad_clip = 1.0                         # global-norm clipping threshold (< 0: off)
+  return config

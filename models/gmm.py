@@ -1,0 +1,96 @@
+"""Exact score and log-density of a Gaussian mixture perturbed by any of the paper's SDEs.
+
+If x(0) ~ sum_k w_k N(mu_k, S_k) and p_0t(x(t)|x(0)) = N(a(t) x(0), s(t)^2 I), then
+x(t) ~ sum_k w_k N(a mu_k, a^2 S_k + s^2 I): score and log p_t are closed-form, which makes
+this the oracle for samplers and likelihoods (no training needed).
+"""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sde_lib import SDE
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianMixture:
+  """weights (K,), means (K, D), covs (K, D, D) as nested tuples (hashable, usable in jit)."""
+
+  weights: tuple
+  means: tuple
+  covs: tuple
+
+  def __post_init__(self):
+    w, m, c = (np.asarray(a, np.float64) for a in (self.weights, self.means, self.covs))
+    if w.ndim != 1 or m.shape != (w.size, m.shape[-1]) or c.shape != m.shape + m.shape[-1:]:
+      raise ValueError("GaussianMixture needs weights (K,), means (K, D), covs (K, D, D); got "
+                       f"{w.shape}, {m.shape}, {c.shape}.")
+    if not np.isclose(w.sum(), 1.0) or np.any(w <= 0):
+      raise ValueError(f"GaussianMixture weights must be positive and sum to 1; got {w}.")
+
+  @property
+  def dim(self) -> int:
+    return len(self.means[0])
+
+  def perturbed(self, mean_coeff, std):
+    """Component means (B, K, D) and covariances (B, K, D, D) of p_t, for a (B,), s (B,)."""
+    means, covs = jnp.asarray(self.means), jnp.asarray(self.covs)
+    a, s2 = mean_coeff[:, None, None], jnp.square(std)[:, None, None, None]
+    eye = jnp.eye(self.dim)[None, None]
+    return a * means[None], jnp.square(a)[..., None] * covs[None] + s2 * eye
+
+  def _component_terms(self, x, mean_coeff, std):
+    """Per-component log(w_k N(x; m_k, C_k)) (B, K) and -C_k^{-1} (x - m_k) (B, K, D)."""
+    means, covs = self.perturbed(mean_coeff, std)
+    diff = x[:, None, :] - means
+    chol = jnp.linalg.cholesky(covs)
+    solved = jax.scipy.linalg.cho_solve((chol, True), diff[..., None])[..., 0]
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
+    log_norm = -0.5 * (self.dim * np.log(2 * np.pi) + log_det + jnp.sum(diff * solved, -1))
+    return jnp.log(jnp.asarray(self.weights))[None] + log_norm, -solved
+
+  def log_prob(self, x, mean_coeff, std):
+    """log p_t(x): x (B, D) -> (B,)."""
+    log_terms, _ = self._component_terms(x, mean_coeff, std)
+    return jax.scipy.special.logsumexp(log_terms, axis=-1)
+
+  def score(self, x, mean_coeff, std):
+    """grad_x log p_t(x): x (B, D) -> (B, D), as the responsibility-weighted component scores."""
+    log_terms, comp_scores = self._component_terms(x, mean_coeff, std)
+    resp = jax.nn.softmax(log_terms, axis=-1)
+    return jnp.sum(resp[..., None] * comp_scores, axis=1)
+
+  def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
+    """n samples (n, D) drawn with numpy."""
+    k = rng.choice(len(self.weights), size=n, p=np.asarray(self.weights) / np.sum(self.weights))
+    chol = np.linalg.cholesky(np.asarray(self.covs))[k]
+    z = rng.standard_normal((n, self.dim))
+    return np.asarray(self.means)[k] + np.einsum("nij,nj->ni", chol, z)
+
+
+def marginal_coeffs(sde: SDE, t):
+  """Mean scale a(t) (B,) and std s(t) (B,) of the SDE's perturbation kernel."""
+  mean, std = sde.marginal_prob(jnp.ones((t.shape[0], 1)), t)
+  return mean[:, 0], std
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyticGMMScore:
+  """Score model with no parameters: the exact score of the mixture perturbed by `sde`."""
+
+  sde: SDE
+  mixture: GaussianMixture
+  continuous: bool = True
+
+  def init(self, rng, example_x):
+    del rng, example_x
+    return {}
+
+  def score(self, params, x, t, *, train=False, rng=None):
+    del params, train, rng
+    return self.mixture.score(x, *marginal_coeffs(self.sde, t))
+
+  def log_prob(self, x, t):
+    """Exact log p_t(x): (B, D), (B,) -> (B,)."""
+    return self.mixture.log_prob(x, *marginal_coeffs(self.sde, t))

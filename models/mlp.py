@@ -1,0 +1,38 @@
+"""Time-conditioned MLP score network for low-dimensional data."""
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+
+
+def sinusoidal_embedding(labels, dim: int, max_positions: int = 10000):
+  """Transformer sinusoidal embedding of scalar labels: (B,) -> (B, dim)."""
+  half = dim // 2
+  freqs = jnp.exp(-np.log(max_positions) * jnp.arange(half) / (half - 1))
+  angles = labels[:, None] * freqs[None, :]
+  return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+class MLP(nn.Module):
+  """x (B, D), noise label (B,) -> output (B, D); residual blocks with the label embedding added.
+
+  embedding_type 'fourier' embeds log(label) (VE: label = sigma), 'positional' the label itself
+  (VP: label = 999 t or a timestep index).
+  """
+
+  nf: int = 128
+  num_layers: int = 3
+  embedding_type: str = "positional"
+
+  @nn.compact
+  def __call__(self, x, labels, train: bool = False):
+    del train
+    if self.embedding_type == "fourier":
+      labels = 100.0 * jnp.log(labels)
+    elif self.embedding_type != "positional":
+      raise ValueError(f"Unknown embedding_type {self.embedding_type!r}; use 'fourier' or 'positional'.")
+    temb = sinusoidal_embedding(labels, self.nf)
+    temb = nn.Dense(self.nf)(nn.swish(nn.Dense(self.nf)(temb)))
+    h = nn.Dense(self.nf)(x)
+    for _ in range(self.num_layers):
+      h = h + nn.Dense(self.nf)(nn.swish(h + temb))
+    return nn.Dense(x.shape[-1])(nn.swish(h))

@@ -1,0 +1,74 @@
+"""Checkpoints of the train state through orbax (atomic writes, keep policy, resume from latest).
+
+Two kinds of saves share one directory: snapshots every `snapshot_freq` steps are all kept, and
+rolling pre-emption saves in between keep only the newest `max_to_keep`.
+"""
+import os
+import pathlib
+import signal
+import threading
+
+import jax
+import orbax.checkpoint as ocp
+
+
+class CheckpointMismatchError(ValueError):
+  """The checkpoint's tree or shapes differ from what the config builds."""
+
+
+def checkpoint_manager(workdir, *, snapshot_freq: int, max_to_keep: int = 1,
+                       read_only: bool = False) -> ocp.CheckpointManager:
+  directory = pathlib.Path(workdir).resolve() / "checkpoints"
+  options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, keep_period=snapshot_freq,
+                                         create=not read_only, read_only=read_only)
+  return ocp.CheckpointManager(directory, options=options)
+
+
+def save(manager: ocp.CheckpointManager, state) -> None:
+  """Saves `state` at its step (async; orbax writes to a temporary dir, then renames)."""
+  manager.save(int(jax.device_get(state.step)), args=ocp.args.StandardSave(state), force=True)
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state):
+  """The newest checkpoint restored into the structure/shardings of `abstract_state`, or None."""
+  step = manager.latest_step()
+  if step is None:
+    return None
+  try:
+    return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  except (ValueError, KeyError, TypeError) as err:
+    raise CheckpointMismatchError(
+        f"Checkpoint {step} in {manager.directory} does not match the model built from the config "
+        f"({err}). Use the config the run was started with (its workdir holds config.json) or a "
+        "new --workdir.") from err
+
+
+def require_checkpoint(workdir) -> ocp.CheckpointManager:
+  """A read-only manager for a workdir that must hold checkpoints (sampling, likelihood)."""
+  directory = pathlib.Path(workdir) / "checkpoints"
+  if not directory.is_dir() or not any(p.name.isdigit() for p in directory.iterdir()):
+    raise FileNotFoundError(f"No checkpoint in {directory}. Train first: python main.py --mode=train "
+                            f"--workdir={workdir} --config=...; or use the analytic model "
+                            "(configs/gmm_analytic.py), which needs none.")
+  return checkpoint_manager(workdir, snapshot_freq=1, read_only=True)
+
+
+class PreemptionFlag:
+  """Set by SIGTERM (how schedulers pre-empt jobs) so the loop can checkpoint and stop cleanly."""
+
+  def __init__(self):
+    self._event = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+      signal.signal(signal.SIGTERM, lambda *_: self._event.set())
+
+  def is_set(self, manager: ocp.CheckpointManager, step: int) -> bool:
+    return self._event.is_set() or manager.reached_preemption(step)
+
+
+def write_text_atomic(path, text: str) -> None:
+  """Writes text to path via a temporary file and rename, so readers never see a partial file."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(text)
+  os.replace(tmp, path)

@@ -1,0 +1,48 @@
+"""Data parallelism with jit + a device mesh: params replicated, batch split along its first axis.
+
+The same code runs on 1 CPU, 8 fake CPU devices, a GPU box, or several hosts (after
+`jax.distributed.initialize()`); library functions never mention devices.
+"""
+import dataclasses
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataParallel:
+  """The mesh over all devices (all hosts) and the two shardings training and sampling use."""
+
+  mesh: jax.sharding.Mesh
+
+  @classmethod
+  def over_all_devices(cls) -> "DataParallel":
+    return cls(jax.make_mesh((jax.device_count(),), (DATA_AXIS,)))
+
+  @property
+  def replicated(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P())
+
+  @property
+  def batch(self) -> NamedSharding:
+    return NamedSharding(self.mesh, P(DATA_AXIS))
+
+  @property
+  def stacked_batch(self) -> NamedSharding:
+    """Sharding of a stack of batches (K, B, ...): split along B."""
+    return NamedSharding(self.mesh, P(None, DATA_AXIS))
+
+  def check_batch_size(self, global_batch: int, what: str = "training.batch_size"):
+    if global_batch % jax.device_count():
+      raise ValueError(f"{what}={global_batch} must be divisible by the number of devices "
+                       f"({jax.device_count()}).")
+
+  def global_array(self, local: np.ndarray, sharding: NamedSharding | None = None) -> jax.Array:
+    """Global array from this process's slice (B / num_processes, ...) of the batch."""
+    return jax.make_array_from_process_local_data(sharding or self.batch, local)
+
+  def replicate(self, tree):
+    return jax.device_put(tree, self.replicated)
