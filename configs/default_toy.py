@@ -27,7 +27,8 @@ def get_default_configs() -> ml_collections.ConfigDict:
   config.sampling = sampling = ml_collections.ConfigDict()
   sampling.method = "pc"                        # pc | ode
   sampling.predictor = "reverse_diffusion"      # euler_maruyama | reverse_diffusion | ancestral_sampling | none
-  sampling.corrector = "langevin"               # langevin | ald | none
+  sampling.corrector = "none"                   # langevin | ald | none (in 2-D, Langevin's per-sample
+                                                # step (snr |z| / |score|)^2 blows up where score ~ 0)
   sampling.snr = 0.16                           # Langevin signal-to-noise ratio (Alg. 4/5)
   sampling.n_steps_each = 1                     # corrector steps per predictor step
   sampling.noise_removal = True                 # return the noise-free mean at the last step

@@ -20,7 +20,9 @@ class DataParallel:
 
   @classmethod
   def over_all_devices(cls) -> "DataParallel":
-    return cls(jax.make_mesh((jax.device_count(),), (DATA_AXIS,)))
+    # Auto axes: jax.make_mesh defaults to Explicit (sharding in types), which diffrax's loops reject.
+    return cls(jax.make_mesh((jax.device_count(),), (DATA_AXIS,),
+                             axis_types=(jax.sharding.AxisType.Auto,)))
 
   @property
   def replicated(self) -> NamedSharding:

@@ -1,4 +1,6 @@
 """One function per `main.py --mode`: each takes (config, workdir)."""
+from workflows.likelihood import likelihood
+from workflows.sample import sample
 from workflows.train import train
 
-MODES = {"train": train}
+MODES = {"train": train, "sample": sample, "likelihood": likelihood}

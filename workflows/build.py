@@ -1,11 +1,12 @@
 """The typed boundary: config sections -> SDE, score model, loss, optimizer (plain objects)."""
+import jax
 import jax.numpy as jnp
 
 import data_sources
 import models
 import sde_lib
-from training import losses
-from training.state import make_optimizer
+from training import checkpoints, losses
+from training.state import create_train_state, make_optimizer
 
 
 def build_sde(config) -> sde_lib.SDE:
@@ -39,3 +40,22 @@ def build_optimizer(config):
 def example_batch(config, batch_size: int = 1):
   """Zeros shaped like a batch of data: (batch_size, ...)."""
   return jnp.zeros((batch_size, *data_sources.data_info(config.data).shape), jnp.float32)
+
+
+def state_initializer(config, score_model, optimizer):
+  """key -> TrainState with freshly initialised params."""
+  example = example_batch(config)
+  return lambda key: create_train_state(score_model.init(key, example), optimizer)
+
+
+def load_score_params(config, workdir, score_model, sharding):
+  """EMA params of the newest checkpoint in workdir, placed with `sharding` ({} for analytic)."""
+  if config.model.name == models.ANALYTIC:
+    return {}
+  manager = checkpoints.require_checkpoint(workdir)
+  init = state_initializer(config, score_model, build_optimizer(config))
+  abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+                          jax.eval_shape(init, jax.random.key(0)))
+  state = checkpoints.restore_latest(manager, abstract)
+  manager.close()
+  return state.ema_params

@@ -12,7 +12,7 @@ import tqdm
 import data_sources
 from training import checkpoints
 from training.parallel import DataParallel
-from training.state import TrainState, create_train_state
+from training.state import TrainState
 from training.step import fuse_steps, make_train_step
 from workflows import build
 
@@ -71,9 +71,7 @@ def build_trainer(config) -> Trainer:
   repl = parallel.replicated
   step_fn = jax.jit(step, in_shardings=(repl, batch_sharding, repl), out_shardings=(repl, repl),
                     donate_argnums=0)
-  example = build.example_batch(config)
-  init_fn = jax.jit(lambda key: create_train_state(score_model.init(key, example), optimizer),
-                    out_shardings=repl)
+  init_fn = jax.jit(build.state_initializer(config, score_model, optimizer), out_shardings=repl)
   init_key, base_key = jax.random.split(jax.random.key(config.seed))
   return Trainer(config, parallel, init_fn, step_fn, data_sources.load_split(config.data, "train"),
                  init_key, base_key)
@@ -88,7 +86,8 @@ def _check_finite(metrics: dict, step: int, manager) -> None:
 
 
 def _log(workdir: pathlib.Path, step: int, metrics: dict, rate: float) -> None:
-  record = {"step": step, **{k: float(v) for k, v in metrics.items()}, "steps_per_sec": rate}
+  """Prints and appends to metrics.jsonl the metrics averaged since the last log."""
+  record = {"step": step, **metrics, "steps_per_sec": rate}
   if jax.process_index() == 0:
     tqdm.tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in record.items()))
     with open(workdir / "metrics.jsonl", "a", encoding="utf-8") as f:
@@ -114,22 +113,23 @@ def train(config, workdir) -> TrainState:
   preemption = checkpoints.PreemptionFlag()
   progress = tqdm.tqdm(total=t.n_iters, initial=step, disable=jax.process_index() != 0,
                        desc="train", unit="step")
-  last_time, last_step = time.perf_counter(), step
+  last_time, last_step, window = time.perf_counter(), step, []
   while step < t.n_iters:
     state, metrics = trainer.step_fn(state, trainer.batch(step), trainer.base_key)
+    window.append(metrics)
     step += t.steps_per_call
     progress.update(t.steps_per_call)
     if step % t.log_freq == 0 or step == t.n_iters:
-      metrics = jax.device_get(metrics)
+      metrics = jax.tree.map(lambda *v: float(np.mean(v)), *jax.device_get(window))
       _check_finite(metrics, step, manager)
       now = time.perf_counter()
       _log(workdir, step, metrics, (step - last_step) / (now - last_time))
-      progress.set_postfix(loss=f"{float(metrics['loss']):.4f}")
-      last_time, last_step = now, step
+      progress.set_postfix(loss=f"{metrics['loss']:.4f}")
+      last_time, last_step, window = now, step, []
     stop = preemption.is_set(manager, step)
     if (step % t.snapshot_freq_for_preemption == 0 or step % t.snapshot_freq == 0
         or step == t.n_iters or stop):
-      _check_finite(jax.device_get(metrics), step, manager)
+      _check_finite(jax.device_get(window[-1] if window else metrics), step, manager)
       checkpoints.save(manager, state)
     if stop:
       logging.warning("Pre-empted at step %d: checkpoint saved, stopping.", step)

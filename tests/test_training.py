@@ -1,0 +1,70 @@
+"""Training: same params on 1 and 8 devices, one compile, exact resume, clear errors."""
+import os
+import pathlib
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from configs import load_config
+from training import checkpoints
+from workflows.train import train
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TOY = "configs/toy.py:two_moons,vpsde"
+SMALL = {"training.batch_size": 64, "model.nf": 32}
+
+
+def run_steps(tmp_path, devices: int, spec: str = TOY, overrides: dict = SMALL) -> dict:
+  """Params after 3 train steps, computed in a subprocess that sees `devices` CPU devices."""
+  out = tmp_path / f"params_{devices}.npz"
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+             JAX_PLATFORMS="cpu")
+  args = [f"{k}={v!r}" for k, v in overrides.items()]
+  subprocess.run([sys.executable, "tests/train_steps_script.py", str(out), spec, *args], cwd=ROOT,
+                 env=env, check=True, capture_output=True)
+  return dict(np.load(out))
+
+
+def assert_same_training(tmp_path, spec: str, overrides: dict):
+  one, eight = run_steps(tmp_path, 1, spec, overrides), run_steps(tmp_path, 8, spec, overrides)
+  assert int(one["devices"]) == 1 and int(eight["devices"]) == 8
+  assert int(one["compiles"]) == 1 and int(eight["compiles"]) == 1
+  assert one.keys() == eight.keys()
+  for key in set(one) - {"devices", "compiles"}:
+    np.testing.assert_allclose(one[key], eight[key], rtol=2e-5, atol=2e-6, err_msg=key)
+
+
+def test_eight_devices_match_one_device(tmp_path):
+  assert_same_training(tmp_path, TOY, SMALL)
+
+
+def small_config(**overrides):
+  return load_config(TOY, {**SMALL, "training.log_freq": 5, "training.snapshot_freq": 10,
+                           "training.snapshot_freq_for_preemption": 5, **overrides})
+
+
+def test_resume_gives_same_params_as_uninterrupted(tmp_path):
+  full = train(small_config(**{"training.n_iters": 20}), tmp_path / "full")
+  train(small_config(**{"training.n_iters": 10}), tmp_path / "split")
+  resumed = train(small_config(**{"training.n_iters": 20}), tmp_path / "split")
+  assert int(resumed.step) == 20
+  for a, b in zip(jax.tree.leaves(full.params), jax.tree.leaves(resumed.params)):
+    np.testing.assert_array_equal(a, b)
+  for a, b in zip(jax.tree.leaves(full.ema_params), jax.tree.leaves(resumed.ema_params)):
+    np.testing.assert_array_equal(a, b)
+  assert (tmp_path / "split" / "config.json").is_file()
+  assert sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir()) == ["10", "20"]
+
+
+def test_checkpoint_that_does_not_match_config_is_a_clear_error(tmp_path):
+  train(small_config(**{"training.n_iters": 5}), tmp_path)
+  with pytest.raises(checkpoints.CheckpointMismatchError, match="does not match"):
+    train(small_config(**{"training.n_iters": 10, "model.nf": 16}), tmp_path)
+
+
+def test_nan_loss_is_a_clear_error(tmp_path):
+  with pytest.raises(FloatingPointError, match="lower optim.lr"):
+    train(small_config(**{"training.n_iters": 5, "optim.lr": float("nan")}), tmp_path)

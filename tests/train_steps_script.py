@@ -1,0 +1,29 @@
+"""Runs a few train steps and saves params: `python tests/train_steps_script.py OUT.npz SPEC [K=V ...]`.
+
+Run in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=K to compare device
+counts (JAX reads the flag once, at start-up). K=V: config overrides, values parsed as Python.
+"""
+import ast
+import sys
+
+import jax
+import numpy as np
+
+from configs import load_config
+from workflows.train import build_trainer
+
+
+def main(out_path: str, spec: str, *overrides: str, steps: int = 3):
+  config = load_config(spec, {k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in overrides)})
+  trainer = build_trainer(config)
+  state = trainer.init_state()
+  for step in range(steps):
+    state, metrics = trainer.step_fn(state, trainer.batch(step), trainer.base_key)
+  leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))
+  np.savez(out_path, loss=np.asarray(metrics["loss"]), devices=jax.device_count(),
+           compiles=trainer.step_fn._cache_size(),  # pylint: disable=protected-access
+           **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
+
+
+if __name__ == "__main__":
+  main(*sys.argv[1:])

@@ -1,0 +1,64 @@
+"""Files a run writes for people: arrays (.npz), scatter plots and image grids (.png), JSON."""
+import io
+import json
+import math
+import pathlib
+
+import matplotlib
+import numpy as np
+from PIL import Image
+
+from training.checkpoints import write_text_atomic
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+
+def _write_bytes_atomic(path: pathlib.Path, data: bytes) -> None:
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_bytes(data)
+  tmp.replace(path)
+
+
+def save_npz(path, **arrays) -> None:
+  buf = io.BytesIO()
+  np.savez(buf, **arrays)
+  _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
+
+
+def save_json(path, record: dict) -> None:
+  write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+
+
+def scatter_png(path, points: np.ndarray, reference: np.ndarray | None = None, title: str = ""):
+  """2-D scatter of points (N, 2), beside reference data when given."""
+  panels = [("samples", points)] + ([("data", reference)] if reference is not None else [])
+  fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
+  lim = np.percentile(np.abs(np.concatenate([p for _, p in panels])), 99.5) * 1.1
+  for ax, (name, pts) in zip(axes[0], panels):
+    ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.5)
+    ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"{name} {title}".strip())
+  buf = io.BytesIO()
+  fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+  plt.close(fig)
+  _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
+
+
+def image_grid(images: np.ndarray, centered: bool, scale: int = 1) -> np.ndarray:
+  """(N, H, W, C) model-space images -> one uint8 grid (rows*H, cols*W, C), nearest upscaled."""
+  pixels = (images + 1.0) / 2.0 if centered else images
+  pixels = np.clip(np.round(pixels * 255.0), 0, 255).astype(np.uint8)
+  n, h, w, c = pixels.shape
+  cols = math.ceil(math.sqrt(n))
+  rows = math.ceil(n / cols)
+  grid = np.zeros((rows * h, cols * w, c), np.uint8)
+  for i, im in enumerate(pixels):
+    grid[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = im
+  return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def grid_png(path, images: np.ndarray, centered: bool) -> None:
+  grid = image_grid(images, centered, scale=max(1, 128 // images.shape[1]))
+  buf = io.BytesIO()
+  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format="PNG")
+  _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
