@@ -50,12 +50,12 @@ def load_split(data_config, split: str):
   check_dataset_name(name)
   if split not in _SPLIT_SEEDS:
     raise ValueError(f"Unknown split {split!r}; choose 'train' or 'test'.")
-  n = data_config.num_train if split == "train" else data_config.num_test
-  rng = np.random.default_rng([data_config.data_seed, _SPLIT_SEEDS[split]])
-  if name in toy.TOY_DATASETS:
+  if name in toy.TOY_DATASETS or name == "gmm":
+    n = data_config.num_train if split == "train" else data_config.num_test
+    rng = np.random.default_rng([data_config.data_seed, _SPLIT_SEEDS[split]])
+    if name == "gmm":
+      return mixture_from_config(data_config).sample(rng, n).astype(np.float32)
     return toy.TOY_DATASETS[name](rng, n)
-  if name == "gmm":
-    return mixture_from_config(data_config).sample(rng, n).astype(np.float32)
   if name == "digits":
     return images.load_digits(split, data_config.image_size)
   return images.TfdsImages(TFDS_NAMES[name], split, data_config.image_size,
