@@ -1,6 +1,7 @@
 """Training: same params on 1 and 8 devices, one compile, exact resume, clear errors."""
 import os
 import pathlib
+import socket
 import subprocess
 import sys
 
@@ -39,6 +40,25 @@ def assert_same_training(tmp_path, spec: str, overrides: dict):
 
 def test_eight_devices_match_one_device(tmp_path):
   assert_same_training(tmp_path, TOY, SMALL)
+
+
+def test_two_processes_match_one_process(tmp_path):
+  """Two local processes x 4 CPU devices (jax.distributed) train like one process x 8 devices."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+  out = tmp_path / "params_2x4.npz"
+  args = [sys.executable, "tests/train_steps_script.py", str(out), TOY,
+          *[f"{k}={v!r}" for k, v in SMALL.items()]]
+  procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(env, MULTIPROCESS=f"127.0.0.1:{port},2,{i}")) for i in range(2)]
+  logs = [p.communicate(timeout=240)[0].decode() for p in procs]
+  assert all(p.returncode == 0 for p in procs), logs[0][-3000:] + logs[1][-3000:]
+  multi, single = dict(np.load(out)), run_steps(tmp_path, 8)
+  assert int(multi["devices"]) == 8
+  for key in set(single) - {"devices", "compiles"}:
+    np.testing.assert_allclose(multi[key], single[key], rtol=2e-5, atol=2e-6, err_msg=key)
 
 
 def small_config(**overrides):

@@ -2,8 +2,11 @@
 
 Run in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=K to compare device
 counts (JAX reads the flag once, at start-up). K=V: config overrides, values parsed as Python.
+With MULTIPROCESS=ADDRESS,NUM_PROCESSES,PROCESS_ID set, it first joins a jax.distributed cluster
+(CPU collectives over gloo), so several local processes act as several hosts.
 """
 import ast
+import os
 import sys
 
 import jax
@@ -13,13 +16,23 @@ from configs import load_config
 from workflows.train import build_trainer
 
 
+def join_cluster(spec: str):
+  address, num_processes, process_id = spec.split(",")
+  jax.config.update("jax_cpu_collectives_implementation", "gloo")
+  jax.distributed.initialize(address, int(num_processes), int(process_id))
+
+
 def main(out_path: str, spec: str, *overrides: str, steps: int = 3):
+  if os.environ.get("MULTIPROCESS"):
+    join_cluster(os.environ["MULTIPROCESS"])
   config = load_config(spec, {k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in overrides)})
   trainer = build_trainer(config)
   state = trainer.init_state()
   for step in range(steps):
     state, metrics = trainer.step_fn(state, trainer.batch(step), trainer.base_key)
   leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))
+  if jax.process_index() != 0:
+    return
   np.savez(out_path, loss=np.asarray(metrics["loss"]), devices=jax.device_count(),
            compiles=trainer.step_fn._cache_size(),  # pylint: disable=protected-access
            **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})

@@ -48,7 +48,7 @@ class Trainer:
                                        jax.process_index(), jax.process_count())
       rng = np.random.default_rng([self.config.seed, s, 1])
       local.append(data_sources.preprocess(
-          self.train_source[np.sort(idx)], is_image=info.is_image, centered=d.centered,
+          self.train_source[idx], is_image=info.is_image, centered=d.centered,
           uniform_dequantization=d.uniform_dequantization, random_flip=d.random_flip, rng=rng))
     if t.steps_per_call == 1:
       return self.parallel.global_array(local[0])
