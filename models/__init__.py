@@ -5,11 +5,22 @@ score of a Gaussian mixture (models.gmm).
 """
 import dataclasses
 
+from models.ddpm import DDPM
 from models.gmm import AnalyticGMMScore, GaussianMixture
 from models.mlp import MLP
+from models.ncsnpp import NCSNpp
+from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
 from models.score import NetworkScore, noise_labels, output_scale
 
-NETWORKS = {"mlp": MLP}
+NETWORKS = {
+    "mlp": MLP,            # low-dimensional data
+    "ncsnpp": NCSNpp,      # NCSN++ and DDPM++ (Song et al. 2021)
+    "ddpm": DDPM,          # Ho et al. 2020, as in the released score_sde code
+    "ncsnv2": NCSNv2,      # Song & Ermon 2020, images up to 64x64
+    "ncsnv2_128": NCSNv2_128,
+    "ncsnv2_256": NCSNv2_256,
+    "ncsn": NCSN,          # Song & Ermon 2019 (conditional on the noise index)
+}
 ANALYTIC = "gmm_analytic"
 MODEL_NAMES = tuple(sorted([*NETWORKS, ANALYTIC]))
 

@@ -1,0 +1,101 @@
+"""Complete default config for CIFAR-10 (32x32): every key, each with its meaning.
+
+Values follow the released score_sde code (configs/default_cifar10_configs.py); the model section
+is NCSN++ with the VE SDE (configs/ve/ncsnpp_cifar10_continuous.py), and holds every key of every
+image network (NCSN++/DDPM++, DDPM, NCSNv2, NCSN). Variants in configs/{ve,vp,subvp}/ override
+what differs. Run: python main.py --config=configs/ve/ncsnpp_cifar10_continuous.py \
+  --workdir=workdirs/cifar10_ve --mode=train
+"""
+import ml_collections
+
+
+def get_default_configs() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 42                              # base PRNG seed (training, sampling, probes)
+
+  config.training = training = ml_collections.ConfigDict()
+  training.sde = "vesde"                        # one of sde_lib.SDES: vesde | vpsde | subvpsde
+  training.continuous = True                    # continuous-time DSM; False: SMLD (VE) / DDPM (VP)
+  training.reduce_mean = False                  # average the loss over data dims (else sum)
+  training.likelihood_weighting = False         # weight DSM by g(t)^2 (likelihood bound)
+  training.eps = 1e-5                           # smallest training time: t ~ U(eps, T)
+  training.batch_size = 128                     # global batch, split over all devices and hosts
+  training.n_iters = 1_300_000                  # total training steps
+  training.steps_per_call = 1                   # train steps per jitted call (released: 5, on TPU)
+  training.log_freq = 50                        # steps between logged metrics
+  training.snapshot_freq = 50_000               # steps between kept checkpoints
+  training.snapshot_freq_for_preemption = 10_000  # steps between rolling (latest-only) checkpoints
+  training.max_to_keep = 1                      # rolling checkpoints kept besides the snapshot ones
+
+  config.sampling = sampling = ml_collections.ConfigDict()
+  sampling.method = "pc"                        # pc | ode
+  sampling.predictor = "reverse_diffusion"      # samplers.PREDICTORS (none: corrector only)
+  sampling.corrector = "langevin"               # langevin | ald | none
+  sampling.snr = 0.16                           # Langevin signal-to-noise ratio (Alg. 4/5)
+  sampling.n_steps_each = 1                     # corrector steps per predictor step
+  sampling.noise_removal = True                 # return the noise-free mean at the last step
+  sampling.probability_flow = False             # PC predictor on the probability-flow ODE
+  sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (released: RK45)
+  sampling.rtol = 1e-5                          # ODE relative tolerance
+  sampling.atol = 1e-5                          # ODE absolute tolerance
+  sampling.eps = 1e-5                           # sampling stops at t = eps (VE 1e-5, VP/sub-VP 1e-3)
+  sampling.num_samples = 50_000                 # samples written by --mode=sample (FID uses 50k)
+  sampling.batch_size = 1024                    # samples per jitted call (global, split over devices)
+
+  config.eval = evaluate = ml_collections.ConfigDict()
+  evaluate.trace_estimator = "rademacher"       # exact | gaussian | rademacher (Hutchinson)
+  evaluate.rtol = 1e-5                          # likelihood ODE relative tolerance
+  evaluate.atol = 1e-5                          # likelihood ODE absolute tolerance
+  evaluate.eps = 1e-5                           # likelihood ODE start time
+  evaluate.num_samples = 10_000                 # test examples for --mode=likelihood (at most all)
+  evaluate.batch_size = 1024                    # examples per jitted likelihood call
+
+  config.data = data = ml_collections.ConfigDict()
+  data.dataset = "cifar10"                      # data_sources.DATASETS
+  data.image_size = 32                          # side of the (centre-cropped, resized) images
+  data.num_channels = 3                         # colour channels
+  data.centered = False                         # scale pixels to [-1, 1] (else [0, 1])
+  data.uniform_dequantization = False           # add U[0,1) noise to pixel values (likelihood runs)
+  data.random_flip = True                       # random horizontal flips
+  data.data_dir = ""                            # TFDS data_dir of the prepared dataset ("": default)
+
+  config.model = model = ml_collections.ConfigDict()
+  model.name = "ncsnpp"                         # models.NETWORKS: ncsnpp (NCSN++, DDPM++) | ddpm | ncsnv2 | ncsn
+  model.scale_by_sigma = True                   # VE: divide the network output by sigma(t)
+  model.sigma_min = 0.01                        # VE sigma_min
+  model.sigma_max = 50.0                        # VE sigma_max (about the max distance between images)
+  model.num_scales = 1000                       # N: steps of samplers and of the discrete losses
+  model.beta_min = 0.1                          # VP / sub-VP beta(0)
+  model.beta_max = 20.0                         # VP / sub-VP beta(1)
+  model.ema_rate = 0.999                        # EMA decay of the parameters used for sampling
+  model.dropout = 0.1                           # dropout in residual blocks (U-Nets)
+  model.nf = 128                                # base channel count
+  model.ch_mult = (1, 2, 2, 2)                  # U-Nets: channel multiplier per resolution
+  model.num_res_blocks = 4                      # U-Nets: residual blocks per resolution
+  model.attn_resolutions = (16,)                # U-Nets: resolutions with self-attention
+  model.resamp_with_conv = True                 # U-Nets: convolutional up/down-sampling
+  model.conditional = True                      # U-Nets: condition on the noise level
+  model.fir = True                              # NCSN++: FIR up/down-sampling (StyleGAN2)
+  model.fir_kernel = (1, 3, 3, 1)               # NCSN++: FIR kernel
+  model.skip_rescale = True                     # NCSN++: divide skip sums by sqrt(2)
+  model.resblock_type = "biggan"                # NCSN++: ddpm | biggan
+  model.progressive = "none"                    # NCSN++ output path: none | output_skip | residual
+  model.progressive_input = "residual"          # NCSN++ input path: none | input_skip | residual
+  model.progressive_combine = "sum"             # NCSN++: sum | cat
+  model.embedding_type = "fourier"              # NCSN++: fourier (log sigma) | positional (999 t, index)
+  model.fourier_scale = 16.0                    # NCSN++: Gaussian Fourier projection scale
+  model.init_scale = 0.0                        # NCSN++: init scale of the last conv of each block
+  model.nonlinearity = "swish"                  # activation: swish (U-Nets) | elu (NCSN, NCSNv2)
+  model.normalization = "GroupNorm"             # NCSN / NCSNv2 norm (the U-Nets use GroupNorm)
+  model.interpolation = "bilinear"              # NCSN / NCSNv2 RefineBlock upsampling
+  model.num_classes = model.get_ref("num_scales")  # NCSN v1: one norm-parameter row per scale (= N)
+
+  config.optim = optim = ml_collections.ConfigDict()
+  optim.optimizer = "adam"                      # adam | adamw
+  optim.lr = 2e-4                               # peak learning rate
+  optim.beta1 = 0.9                             # Adam beta1
+  optim.eps = 1e-8                              # Adam epsilon
+  optim.weight_decay = 0.0                      # decoupled weight decay (adamw)
+  optim.warmup = 5000                           # linear warm-up steps
+  optim.grad_clip = 1.0                         # global-norm clipping threshold (< 0: off)
+  return config

@@ -1,0 +1,1 @@
+"""Paper configs with the sub-VP SDE; load one with configs.load_config("configs/subvp/FILE.py")."""

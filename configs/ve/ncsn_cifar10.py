@@ -1,0 +1,40 @@
+"""NCSN v1 (Song & Ermon 2019) on CIFAR-10, and the NCSNv2 technique ablations.
+
+`--config=configs/ve/ncsn_cifar10.py[:TECHNIQUES]`, TECHNIQUES (NCSNv2 paper, Sec. 3-4):
+  ""   : NCSN v1 as published: 10 scales in [0.01, 1], annealed Langevin with 100 steps each;
+  "5"  : + EMA of the parameters (technique 5);
+  "124": 232 scales up to sigma_max = 50, 5 Langevin steps each (techniques 1, 2, 4);
+  "1245": techniques 1, 2, 4 and 5.
+Released code: configs/ve/ncsn/cifar10{,_5,_124,_1245}.py. The NCSN output is the score itself
+(noise-conditional norms), so scale_by_sigma stays False as there.
+Run: python main.py --config=configs/ve/ncsn_cifar10.py --workdir=workdirs/cifar10_ncsn --mode=train
+"""
+from configs.default_cifar10 import get_default_configs
+
+
+def get_config(techniques: str = ""):
+  if techniques not in ("", "5", "124", "1245"):
+    raise ValueError(f"Unknown NCSN technique set {techniques!r}; choose '', '5', '124' or '1245'.")
+  config = get_default_configs()
+  config.training.continuous = False
+
+  sampling = config.sampling
+  sampling.predictor = "none"
+  sampling.corrector = "ald"                    # annealed Langevin dynamics
+  sampling.n_steps_each = 5 if "124" in techniques else 100
+  sampling.snr = 0.176 if "124" in techniques else 0.316
+
+  model = config.model
+  model.name = "ncsn"
+  model.scale_by_sigma = False
+  model.num_scales = 232 if "124" in techniques else 10
+  model.sigma_max = 50.0 if "124" in techniques else 1.0
+  model.ema_rate = 0.999 if "5" in techniques else 0.0
+  model.normalization = "InstanceNorm++"
+  model.nonlinearity = "elu"
+
+  optim = config.optim
+  optim.lr = 1e-3
+  optim.warmup = 0
+  optim.grad_clip = -1.0
+  return config

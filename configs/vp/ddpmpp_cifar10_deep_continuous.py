@@ -1,0 +1,31 @@
+"""DDPM++ cont. (deep: 8 residual blocks per resolution) on CIFAR-10 with the VP SDE (Tables 2-3).
+
+Released code: configs/vp/cifar10_ddpmpp_deep_continuous.py.
+Run: python main.py --config=configs/vp/ddpmpp_cifar10_deep_continuous.py \
+  --workdir=workdirs/cifar10_ddpmpp_deep_vp --mode=train
+"""
+from configs.default_cifar10 import get_default_configs
+
+
+def get_config():
+  config = get_default_configs()
+  training = config.training
+  training.sde = "vpsde"
+  training.reduce_mean = True
+  training.n_iters = 950_000
+
+  sampling = config.sampling
+  sampling.predictor = "euler_maruyama"
+  sampling.corrector = "none"
+  sampling.eps = 1e-3
+
+  config.data.centered = True
+
+  model = config.model
+  model.scale_by_sigma = False
+  model.ema_rate = 0.9999
+  model.num_res_blocks = 8
+  model.fir = False
+  model.progressive_input = "none"
+  model.embedding_type = "positional"
+  return config

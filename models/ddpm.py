@@ -1,0 +1,72 @@
+"""DDPM U-Net (Ho et al. 2020) as released in score_sde, flax.linen, NHWC.
+
+Differences from Ho et al.'s paper description, kept from the released code:
+one attention block per upsampling level (after its residual blocks), and a
+GroupNorm everywhere. GroupNorm uses min(C // 4, 32) groups (= 32 for the
+released nf=128 configs, so parameters and outputs are unchanged there; it also
+lets tiny test networks run). The output is not divided by sigma.
+"""
+from typing import Tuple
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from models.layers import (AttnBlock, Downsample, ResnetBlockDDPM, Upsample,
+                           conv3x3, default_init, get_act,
+                           get_timestep_embedding, group_norm)
+
+
+class DDPM(nn.Module):
+  """DDPM network: __call__(x (B,H,W,C), labels (B,), train) -> (B,H,W,C).
+
+  `labels` are timesteps (e.g. discrete indices or 999 * t), embedded with
+  sinusoidal features. Defaults are those of configs/vp/ddpm/cifar10.py,
+  except `centered` (the data setting of the default configs).
+  """
+  nf: int = 128
+  ch_mult: Tuple[int, ...] = (1, 2, 2, 2)
+  num_res_blocks: int = 2
+  attn_resolutions: Tuple[int, ...] = (16,)
+  dropout: float = 0.1
+  resamp_with_conv: bool = True
+  conditional: bool = True
+  centered: bool = False
+  nonlinearity: str = 'swish'
+
+  @nn.compact
+  def __call__(self, x, labels, train: bool = False):
+    act = get_act(self.nonlinearity)
+    block = lambda **kw: ResnetBlockDDPM(act=act, dropout=self.dropout, **kw)
+    temb = None
+    if self.conditional:
+      temb = get_timestep_embedding(labels, self.nf)
+      temb = nn.Dense(self.nf * 4, kernel_init=default_init())(temb)
+      temb = nn.Dense(self.nf * 4, kernel_init=default_init())(act(temb))
+    h = x if self.centered else 2 * x - 1.
+
+    hs = [conv3x3(h, self.nf)]
+    for i_level, mult in enumerate(self.ch_mult):
+      for _ in range(self.num_res_blocks):
+        h = block(out_ch=self.nf * mult)(hs[-1], temb, train)
+        if h.shape[1] in self.attn_resolutions:
+          h = AttnBlock()(h)
+        hs.append(h)
+      if i_level != len(self.ch_mult) - 1:
+        hs.append(Downsample(with_conv=self.resamp_with_conv)(hs[-1]))
+
+    h = block()(hs[-1], temb, train)
+    h = AttnBlock()(h)
+    h = block()(h, temb, train)
+
+    for i_level in reversed(range(len(self.ch_mult))):
+      for _ in range(self.num_res_blocks + 1):
+        h = block(out_ch=self.nf * self.ch_mult[i_level])(
+            jnp.concatenate([h, hs.pop()], axis=-1), temb, train)
+      if h.shape[1] in self.attn_resolutions:
+        h = AttnBlock()(h)
+      if i_level != 0:
+        h = Upsample(with_conv=self.resamp_with_conv)(h)
+    assert not hs
+
+    h = act(group_norm(h))
+    return conv3x3(h, x.shape[-1], init_scale=0.)

@@ -1,0 +1,161 @@
+"""Shared building blocks of the DDPM / NCSN++ score networks (flax.linen, NHWC).
+
+Module and parameter names (`Conv_0`, `GroupNorm_1`, `NIN_0/W`, ...) follow the
+released score_sde code, so its checkpoints map onto these parameter trees.
+"""
+import functools
+import math
+from typing import Any, Callable, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models import up_fir_dn
+
+Array = Any
+
+_ACTIVATIONS = {
+    'elu': nn.elu,
+    'relu': nn.relu,
+    'lrelu': functools.partial(nn.leaky_relu, negative_slope=0.2),
+    'swish': nn.swish,
+}
+
+
+def get_act(nonlinearity: str) -> Callable[[Array], Array]:
+  """Activation function by its config name ('swish', 'relu', 'lrelu', 'elu')."""
+  try:
+    return _ACTIVATIONS[nonlinearity.lower()]
+  except KeyError:
+    raise ValueError(f'Unknown nonlinearity {nonlinearity!r}.') from None
+
+
+def default_init(scale: float = 1.):
+  """DDPM initialiser: variance scaling, fan_avg, uniform (0 means 1e-10)."""
+  scale = 1e-10 if scale == 0 else scale
+  return nn.initializers.variance_scaling(scale, 'fan_avg', 'uniform')
+
+
+def conv3x3(x, out_ch: int, stride: int = 1, bias: bool = True,
+            init_scale: float = 1.):
+  """3x3 'SAME' conv with DDPM init, (B, H, W, C) -> (B, H/s, W/s, out_ch)."""
+  return nn.Conv(out_ch, (3, 3), strides=(stride, stride), padding='SAME',
+                 use_bias=bias, kernel_init=default_init(init_scale))(x)
+
+
+def conv1x1(x, out_ch: int, bias: bool = True, init_scale: float = 1.):
+  """1x1 conv with DDPM init, (B, H, W, C) -> (B, H, W, out_ch)."""
+  return nn.Conv(out_ch, (1, 1), use_bias=bias,
+                 kernel_init=default_init(init_scale))(x)
+
+
+def group_norm(x):
+  """GroupNorm with min(C // 4, 32) groups, as in the released code."""
+  return nn.GroupNorm(num_groups=min(x.shape[-1] // 4, 32))(x)
+
+
+def get_timestep_embedding(timesteps, embedding_dim: int,
+                           max_positions: int = 10000):
+  """Sinusoidal embedding of (B,) timesteps -> (B, embedding_dim): [sin, cos]."""
+  assert timesteps.ndim == 1
+  half_dim = embedding_dim // 2
+  freq = math.log(max_positions) / (half_dim - 1)
+  freq = jnp.exp(jnp.arange(half_dim, dtype=jnp.float32) * -freq)
+  emb = timesteps.astype(jnp.float32)[:, None] * freq[None, :]
+  emb = jnp.concatenate([jnp.sin(emb), jnp.cos(emb)], axis=1)
+  if embedding_dim % 2 == 1:
+    emb = jnp.pad(emb, [(0, 0), (0, 1)])
+  return emb
+
+
+class GaussianFourierProjection(nn.Module):
+  """Random Fourier features [sin(2 pi W x), cos(2 pi W x)]: (B,) -> (B, 2E).
+
+  `W ~ N(0, scale^2)` is a (non-trained) parameter: gradients are stopped.
+  """
+  embedding_size: int = 256
+  scale: float = 1.
+
+  @nn.compact
+  def __call__(self, x):
+    w = self.param('W', nn.initializers.normal(stddev=self.scale),
+                   (self.embedding_size,))
+    proj = x[:, None] * jax.lax.stop_gradient(w)[None, :] * (2 * np.pi)
+    return jnp.concatenate([jnp.sin(proj), jnp.cos(proj)], axis=-1)
+
+
+class NIN(nn.Module):
+  """Per-pixel linear layer ("network in network"): (..., C) -> (..., units)."""
+  num_units: int
+  init_scale: float = 0.1
+
+  @nn.compact
+  def __call__(self, x):
+    w = self.param('W', default_init(self.init_scale),
+                   (x.shape[-1], self.num_units))
+    b = self.param('b', nn.initializers.zeros, (self.num_units,))
+    return jnp.tensordot(x, w, axes=1) + b.reshape((1,) * (x.ndim - 1) + (-1,))
+
+
+class AttnBlock(nn.Module):
+  """DDPM spatial self-attention over all H*W positions, (B, H, W, C) -> same.
+
+  With `skip_rescale` the residual sum is divided by sqrt(2) (NCSN++).
+  """
+  skip_rescale: bool = False
+  init_scale: float = 0.
+
+  @nn.compact
+  def __call__(self, x):
+    b, height, width, c = x.shape
+    h = group_norm(x)
+    q, k, v = (NIN(c)(h).reshape(b, height * width, c) for _ in range(3))
+    logits = jnp.einsum('bic,bjc->bij', q, k) * (c ** -0.5)
+    h = jnp.einsum('bij,bjc->bic', jax.nn.softmax(logits, axis=-1), v)
+    h = NIN(c, init_scale=self.init_scale)(h.reshape(b, height, width, c))
+    return (x + h) / np.sqrt(2.) if self.skip_rescale else x + h
+
+
+class Upsample(nn.Module):
+  """DDPM nearest-neighbour x2 upsampling (+ 3x3 conv), (B,H,W,C)->(B,2H,2W,C)."""
+  with_conv: bool = False
+
+  @nn.compact
+  def __call__(self, x):
+    h = up_fir_dn.naive_upsample_2d(x, factor=2)
+    return conv3x3(h, x.shape[-1]) if self.with_conv else h
+
+
+class Downsample(nn.Module):
+  """DDPM x2 downsampling: strided 3x3 conv or 2x2 average pooling."""
+  with_conv: bool = False
+
+  @nn.compact
+  def __call__(self, x):
+    if self.with_conv:
+      return conv3x3(x, x.shape[-1], stride=2)
+    return nn.avg_pool(x, (2, 2), strides=(2, 2), padding='SAME')
+
+
+class ResnetBlockDDPM(nn.Module):
+  """DDPM residual block with time-embedding bias, (B,H,W,C)->(B,H,W,out_ch)."""
+  act: Callable[[Array], Array] = nn.swish
+  out_ch: Optional[int] = None
+  conv_shortcut: bool = False
+  dropout: float = 0.1
+
+  @nn.compact
+  def __call__(self, x, temb=None, train: bool = False):
+    out_ch = self.out_ch or x.shape[-1]
+    h = conv3x3(self.act(group_norm(x)), out_ch)
+    if temb is not None:
+      h = h + nn.Dense(out_ch, kernel_init=default_init())(
+          self.act(temb))[:, None, None, :]
+    h = self.act(group_norm(h))
+    h = nn.Dropout(self.dropout)(h, deterministic=not train)
+    h = conv3x3(h, out_ch, init_scale=0.)
+    if x.shape[-1] != out_ch:
+      x = conv3x3(x, out_ch) if self.conv_shortcut else NIN(out_ch)(x)
+    return x + h
