@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 DIGITS_TEST_FRACTION = 0.2
+CROP_SIZES = {"celeb_a": 140}  # TFDS name -> central crop before resizing (released pipeline)
 
 
 def resize_images(images: np.ndarray, size: int) -> np.ndarray:
@@ -34,10 +35,11 @@ def load_digits(split: str, image_size: int = 8) -> np.ndarray:
   return resize_images(images[np.sort(index)], image_size)
 
 
-def center_crop_resize(image: np.ndarray, size: int) -> np.ndarray:
-  """Central square crop, then bilinear resize: (H, W, C) uint8 -> (size, size, C)."""
+def center_crop_resize(image: np.ndarray, size: int, crop: int | None = None) -> np.ndarray:
+  """Central square crop (side `crop`, default the shorter side), then bilinear resize:
+  (H, W, C) uint8 -> (size, size, C)."""
   h, w = image.shape[:2]
-  side = min(h, w)
+  side = min(h, w, crop or min(h, w))
   top, left = (h - side) // 2, (w - side) // 2
   return resize_images(image[None, top:top + side, left:left + side], size)[0]
 
@@ -68,6 +70,7 @@ class TfdsImages:
     return len(self._source)
 
   def __getitem__(self, indices) -> np.ndarray:
-    records = self._source.__getitems__(list(np.asarray(indices)))
-    return np.stack([center_crop_resize(np.asarray(r[self.image_key]), self.image_size)
+    records = [self._source[int(i)] for i in np.asarray(indices)]
+    crop = CROP_SIZES.get(self.name)
+    return np.stack([center_crop_resize(np.asarray(r[self.image_key]), self.image_size, crop)
                      for r in records])

@@ -15,7 +15,8 @@ from workflows.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOY = "configs/toy.py:two_moons,vpsde"
-SMALL = {"training.batch_size": 64, "model.nf": 32}
+SMALL = {"training.batch_size": 64, "model.nf": 32, "model.num_scales": 20,
+         "sampling.num_samples": 16, "sampling.batch_size": 8}
 
 
 def run_steps(tmp_path, devices: int, spec: str = TOY, overrides: dict = SMALL) -> dict:

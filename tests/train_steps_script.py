@@ -13,6 +13,8 @@ import jax
 import numpy as np
 
 from configs import load_config
+from workflows import build
+from workflows.sample import draw_samples
 from workflows.train import build_trainer
 
 
@@ -30,10 +32,13 @@ def main(out_path: str, spec: str, *overrides: str, steps: int = 3):
   state = trainer.init_state()
   for step in range(steps):
     state, metrics = trainer.step_fn(state, trainer.batch(step), trainer.base_key)
+  sde = build.build_sde(config)
+  samples, _ = draw_samples(config, state.ema_params, sde, build.build_score_model(config, sde),
+                            trainer.parallel, config.sampling.num_samples)
   leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))
   if jax.process_index() != 0:
     return
-  np.savez(out_path, loss=np.asarray(metrics["loss"]), devices=jax.device_count(),
+  np.savez(out_path, loss=np.asarray(metrics["loss"]), devices=jax.device_count(), samples=samples,
            compiles=trainer.step_fn._cache_size(),  # pylint: disable=protected-access
            **{jax.tree_util.keystr(k): np.asarray(v) for k, v in leaves})
 
