@@ -3,16 +3,17 @@
 A small NCSN++ / DDPM++ that trains on 2 CPU cores in minutes. Variants: configs/digits.py.
 Run: python main.py --config=configs/digits.py:vpsde --workdir=workdirs/digits_vp --mode=train
 """
-from configs.default_toy import get_default_configs as toy_defaults
+from configs.default_cifar10 import get_default_configs as image_defaults
 
 
 def get_default_configs():
-  config = toy_defaults()  # shared sections and keys; the image-specific ones are set below
+  config = image_defaults()  # every image key, commented there; digits-specific values below
 
   training = config.training
   training.sde = "vpsde"
   training.continuous = True
   training.reduce_mean = True
+  training.eps = 1e-5
   training.batch_size = 128
   training.n_iters = 2000
   training.log_freq = 100
@@ -23,6 +24,7 @@ def get_default_configs():
   sampling.predictor = "reverse_diffusion"
   sampling.corrector = "langevin"
   sampling.snr = 0.16
+  sampling.eps = 1e-3
   sampling.num_samples = 64
   sampling.batch_size = 64
 
@@ -59,8 +61,13 @@ def get_default_configs():
   model.fourier_scale = 16.0                   # Gaussian Fourier projection scale
   model.init_scale = 0.0                       # output-layer init scale
   model.nonlinearity = "swish"                 # activation
+  model.scale_by_sigma = False                 # set for VE in configs/digits.py
+  model.sigma_min = 0.01
   model.sigma_max = 20.0                       # VE: about the max distance between training images
-  model.ema_rate = 0.999
+  model.beta_min = 0.1
+  model.beta_max = 20.0
+  model.num_scales = 1000
+  model.ema_rate = 0.995                        # short runs: 0.999 would keep much of the random init
 
   optim = config.optim
   optim.lr = 1e-3
