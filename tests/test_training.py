@@ -89,3 +89,13 @@ def test_checkpoint_that_does_not_match_config_is_a_clear_error(tmp_path):
 def test_nan_loss_is_a_clear_error(tmp_path):
   with pytest.raises(FloatingPointError, match="lower optim.lr"):
     train(small_config(**{"training.n_iters": 5, "optim.lr": float("nan")}), tmp_path)
+
+
+def test_fused_steps_match_single_steps(tmp_path):
+  single = train(small_config(**{"training.n_iters": 10}), tmp_path / "single")
+  fused = train(small_config(**{"training.n_iters": 10, "training.steps_per_call": 2,
+                                "training.log_freq": 10, "training.snapshot_freq_for_preemption": 10}),
+                tmp_path / "fused")
+  assert int(fused.step) == 10
+  for a, b in zip(jax.tree.leaves(single.params), jax.tree.leaves(fused.params)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
