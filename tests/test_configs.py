@@ -4,6 +4,7 @@ Networks are only traced (jax.eval_shape), never allocated: the 1024x1024 NCSN++
 """
 import dataclasses
 import importlib.util
+import inspect
 import json
 import pathlib
 
@@ -88,6 +89,15 @@ def test_every_paper_config_is_present():
     assert f"subvp/{name}.py" in FILES
 
 
+def _family_default(module):
+  """The default config a variant builds on, directly or through the variant it imports."""
+  if hasattr(module, "get_default_configs"):
+    return module.get_default_configs()
+  parent = next(v for v in vars(module).values()
+                if inspect.ismodule(v) and hasattr(v, "get_config"))
+  return _family_default(parent)
+
+
 @pytest.mark.parametrize("spec", SPECS)
 def test_config_loads_locked_with_its_defaults_keys(spec):
   config = _load(spec)
@@ -96,7 +106,7 @@ def test_config_loads_locked_with_its_defaults_keys(spec):
   assert _load(spec, {"training.batch_size": 8}).training.batch_size == 8
   path = spec.partition(":")[0]
   module = _load_module(ROOT / "configs" / path)
-  default = module.get_default_configs()
+  default = _family_default(module)
   assert _flat_keys(config) == _flat_keys(default), "variants override keys, never add them"
   assert f"--config=configs/{path}" in module.__doc__, "the docstring shows the command line"
   if config.training.sde == "vesde" and config.data.dataset not in ("digits", *TOY):

@@ -4,26 +4,10 @@ Released code: configs/subvp/cifar10_ddpmpp_continuous.py.
 Run: python main.py --config=configs/subvp/ddpmpp_cifar10_continuous.py \
   --workdir=workdirs/cifar10_ddpmpp_subvp --mode=train
 """
-from configs.default_cifar10 import get_default_configs
+from configs.vp import ddpmpp_cifar10_continuous as vp_config
 
 
 def get_config():
-  config = get_default_configs()
-  training = config.training
-  training.sde = "subvpsde"
-  training.reduce_mean = True
-
-  sampling = config.sampling
-  sampling.predictor = "euler_maruyama"
-  sampling.corrector = "none"
-  sampling.eps = 1e-3
-
-  config.data.centered = True
-
-  model = config.model
-  model.scale_by_sigma = False
-  model.ema_rate = 0.9999
-  model.fir = False
-  model.progressive_input = "none"
-  model.embedding_type = "positional"
+  config = vp_config.get_config()  # identical but for the SDE
+  config.training.sde = "subvpsde"
   return config

@@ -4,26 +4,10 @@ Released code: configs/subvp/cifar10_ncsnpp_deep_continuous.py.
 Run: python main.py --config=configs/subvp/ncsnpp_cifar10_deep_continuous.py \
   --workdir=workdirs/cifar10_ncsnpp_deep_subvp --mode=train
 """
-from configs.default_cifar10 import get_default_configs
+from configs.vp import ncsnpp_cifar10_deep_continuous as vp_config
 
 
 def get_config():
-  config = get_default_configs()
-  training = config.training
-  training.sde = "subvpsde"
-  training.reduce_mean = True
-  training.n_iters = 950_000
-
-  sampling = config.sampling
-  sampling.predictor = "euler_maruyama"
-  sampling.corrector = "none"
-  sampling.eps = 1e-3
-
-  config.data.centered = True
-
-  model = config.model
-  model.scale_by_sigma = False
-  model.ema_rate = 0.9999
-  model.num_res_blocks = 8
-  model.embedding_type = "positional"
+  config = vp_config.get_config()  # identical but for the SDE
+  config.training.sde = "subvpsde"
   return config

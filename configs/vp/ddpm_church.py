@@ -3,30 +3,10 @@
 Released code: configs/vp/ddpm/church.py.
 Run: python main.py --config=configs/vp/ddpm_church.py --workdir=workdirs/church_ddpm --mode=train
 """
-from configs.default_lsun import get_default_configs
+from configs.vp import ddpm_bedroom
 
 
 def get_config():
-  config = get_default_configs()
-  training = config.training
-  training.sde = "vpsde"
-  training.continuous = False
-  training.reduce_mean = True
-
-  sampling = config.sampling
-  sampling.predictor = "ancestral_sampling"
-  sampling.corrector = "none"
-  sampling.eps = 1e-3
-
+  config = ddpm_bedroom.get_config()  # identical but for the dataset
   config.data.dataset = "lsun_church"
-  config.data.centered = True
-
-  model = config.model
-  model.name = "ddpm"
-  model.scale_by_sigma = False
-  model.num_scales = 1000
-  model.ema_rate = 0.9999
-  model.ch_mult = (1, 1, 2, 2, 4, 4)            # 256 -> 8
-
-  config.optim.lr = 2e-5
   return config
