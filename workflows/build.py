@@ -9,6 +9,14 @@ from training import checkpoints, losses
 from training.state import create_train_state, make_optimizer
 
 
+RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
+
+
+def stream_key(config, purpose: str) -> jax.Array:
+  """The base key of one purpose (RNG_STREAMS), so streams never share keys."""
+  return jax.random.fold_in(jax.random.key(config.seed), RNG_STREAMS[purpose])
+
+
 def build_sde(config) -> sde_lib.SDE:
   return sde_lib.sde_from_config(config.model, config.training.sde)
 

@@ -13,13 +13,10 @@ import samplers
 from training.parallel import DataParallel
 from workflows import build, outputs
 
-LIKELIHOOD_STREAM = 2  # fold_in(seed key, 2) gives the Hutchinson probes
-
-
 def make_log_likelihood(config, sde, score_model):
   """(params, x (B, ...), indices (B,)) -> (logp (B,), nfe (B,)), to be jitted."""
   e = config.eval
-  base_key = jax.random.fold_in(jax.random.key(config.seed), LIKELIHOOD_STREAM)
+  base_key = build.stream_key(config, "likelihood")
 
   def fn(params, x, indices):
     keys = samplers.sample_keys(base_key, indices)
@@ -36,9 +33,9 @@ def held_out_data(config) -> np.ndarray:
   d = config.data
   source = data_sources.load_split(d, "test")
   n = min(config.eval.num_samples, len(source))
+  rng = np.random.default_rng([config.seed, build.RNG_STREAMS["likelihood"]])
   return data_sources.preprocess(source[np.arange(n)], is_image=data_sources.data_info(d).is_image,
-                                 centered=d.centered, uniform_dequantization=True,
-                                 rng=np.random.default_rng([config.seed, LIKELIHOOD_STREAM]))
+                                 centered=d.centered, uniform_dequantization=True, rng=rng)
 
 
 def likelihood(config, workdir) -> dict:

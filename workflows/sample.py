@@ -17,14 +17,11 @@ import samplers
 from training.parallel import DataParallel
 from workflows import build, outputs
 
-SAMPLING_STREAM = 1  # fold_in(seed key, 1) is the sampling key; training uses split(seed key)
-
-
 def make_sampler(config, sde, score_model):
   """(params, indices (B,)) -> (samples (B, ...), nfe) for config.sampling, to be jitted."""
   s = config.sampling
   shape = data_sources.data_info(config.data).shape
-  base_key = jax.random.fold_in(jax.random.key(config.seed), SAMPLING_STREAM)
+  base_key = build.stream_key(config, "sample")
   if s.method not in ("pc", "ode"):
     raise ValueError(f"Unknown sampling.method {s.method!r}; choose 'pc' or 'ode'.")
 

@@ -75,7 +75,7 @@ def build_trainer(config) -> Trainer:
   # Parameters are drawn from an 'rbg' key: XLA:CPU compiles conv-net inits 2.5x faster than with
   # threefry. Step randomness stays threefry, whose values do not depend on the sharding.
   init_key = jax.random.key(config.seed, impl="rbg")
-  base_key = jax.random.key(config.seed)
+  base_key = build.stream_key(config, "train")
   return Trainer(config, parallel, init_fn, step_fn, data_sources.load_split(config.data, "train"),
                  init_key, base_key)
 
