@@ -24,12 +24,14 @@ def preprocess(batch: np.ndarray, *, is_image: bool, centered: bool, uniform_deq
   """
   if not is_image:
     return np.asarray(batch, np.float32)
+  if (uniform_dequantization or random_flip) and rng is None:
+    raise ValueError("preprocess needs an rng for dequantisation or flips (keeps runs reproducible).")
   x = np.asarray(batch, np.float32)
   if uniform_dequantization:
-    x = (x + (rng or np.random.default_rng()).uniform(size=x.shape)) / 256.0
+    x = (x + rng.uniform(size=x.shape)) / 256.0
   else:
     x = x / 255.0
   if random_flip:
-    flip = (rng or np.random.default_rng()).uniform(size=x.shape[0]) < 0.5
+    flip = rng.uniform(size=x.shape[0]) < 0.5
     x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)
   return (2.0 * x - 1.0 if centered else x).astype(np.float32)
