@@ -33,21 +33,25 @@ class GaussianMixture:
   def dim(self) -> int:
     return len(self.means[0])
 
-  def perturbed(self, mean_coeff, std):
-    """Component means (B, K, D) and covariances (B, K, D, D) of p_t, for a (B,), s (B,)."""
-    means, covs = jnp.asarray(self.means), jnp.asarray(self.covs)
-    a, s2 = mean_coeff[:, None, None], jnp.square(std)[:, None, None, None]
-    eye = jnp.eye(self.dim)[None, None]
-    return a * means[None], jnp.square(a)[..., None] * covs[None] + s2 * eye
+  def _eigh(self):
+    """Eigendecompositions S_k = U_k diag(lam_k) U_k^T, in numpy once: (K, D), (K, D, D)."""
+    lam, vecs = np.linalg.eigh(np.asarray(self.covs, np.float64))
+    return jnp.asarray(lam, jnp.float32), jnp.asarray(vecs, jnp.float32)
 
   def _component_terms(self, x, mean_coeff, std):
-    """Per-component log(w_k N(x; m_k, C_k)) (B, K) and -C_k^{-1} (x - m_k) (B, K, D)."""
-    means, covs = self.perturbed(mean_coeff, std)
-    diff = x[:, None, :] - means
-    chol = jnp.linalg.cholesky(covs)
-    solved = jax.scipy.linalg.cho_solve((chol, True), diff[..., None])[..., 0]
-    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), axis=-1)
-    log_norm = -0.5 * (self.dim * np.log(2 * np.pi) + log_det + jnp.sum(diff * solved, -1))
+    """Per-component log(w_k N(x; m_k, C_k)) (B, K) and -C_k^{-1} (x - m_k) (B, K, D).
+
+    C_k(t) = a^2 S_k + s^2 I = U_k diag(a^2 lam_k + s^2) U_k^T, so no factorisation runs in
+    traced code (jaxlib 0.10's batched Cholesky can deadlock inside loops).
+    """
+    lam, vecs = self._eigh()
+    a, s2 = mean_coeff[:, None], jnp.square(std)[:, None, None]
+    diff = x[:, None, :] - a[..., None] * jnp.asarray(self.means)[None]          # (B, K, D)
+    eig = jnp.square(a)[..., None] * lam[None] + s2                               # (B, K, D)
+    proj = jnp.einsum("kde,bkd->bke", vecs, diff)                                 # U^T (x - m)
+    solved = jnp.einsum("kde,bke->bkd", vecs, proj / eig)                         # C^{-1} (x - m)
+    log_det = jnp.sum(jnp.log(eig), axis=-1)
+    log_norm = -0.5 * (self.dim * np.log(2 * np.pi) + log_det + jnp.sum(proj**2 / eig, -1))
     return jnp.log(jnp.asarray(self.weights))[None] + log_norm, -solved
 
   def log_prob(self, x, mean_coeff, std):

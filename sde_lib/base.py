@@ -55,8 +55,15 @@ class SDE(abc.ABC):
     return drift * dt, diffusion * np.sqrt(dt)
 
   def timestep_index(self, t):
-    """Index i of the discretisation step at time t: (B,) float -> (B,) int32."""
-    return jnp.round(t * (self.N - 1) / self.T).astype(jnp.int32)
+    """Index i = floor(t (N - 1) / T) of the discretisation step at time t, truncated as in the
+    released code so the sampler grid linspace(T, eps, N) visits N - 1, ..., 0 once each:
+    (B,) float -> (B,) int32. Use step_time(i) to go back."""
+    return jnp.floor(t * (self.N - 1) / self.T).astype(jnp.int32)
+
+  def step_time(self, i):
+    """A time whose timestep_index is i: the middle of [i, i + 1) T / (N - 1), robust to
+    float rounding: (B,) int -> (B,) float."""
+    return (i + 0.5) * self.T / (self.N - 1)
 
   def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
     return ReverseSDE(self, score_fn, probability_flow)

@@ -36,7 +36,7 @@ def test_ve_continuous_label_is_sigma_and_output_divided_by_sigma():
 
 
 def test_ve_discrete_label_indexes_descending_sigmas():
-  index = np.round(np.asarray(T) * 999).astype(int)
+  index = np.floor(np.asarray(T) * 999).astype(int)
   np.testing.assert_allclose(score(VE, False), 999 - index)
   sigmas = np.exp(np.linspace(np.log(0.01), np.log(50.0), 1000))
   np.testing.assert_allclose(score(VE, False, True), (999 - index) / sigmas[index], rtol=1e-5)
@@ -49,7 +49,7 @@ def test_vp_continuous_is_minus_output_over_std(sde):
 
 
 def test_vp_discrete_uses_ddpm_std_and_index_label():
-  index = np.round(np.asarray(T) * 999).astype(int)
+  index = np.floor(np.asarray(T) * 999).astype(int)
   alphas_bar = np.cumprod(1 - np.linspace(0.1 / 1000, 20.0 / 1000, 1000))
   np.testing.assert_allclose(score(VP, False), -index / np.sqrt(1 - alphas_bar[index]), rtol=1e-4)
 

@@ -63,7 +63,7 @@ def test_prior_logp_and_sampling(name):
 def test_ve_discretisation_is_smld_chain():
   sde = SDES["vesde"]
   sigmas = np.asarray(sde.discrete_sigmas)
-  t = jnp.linspace(0.0, 1.0, sde.N)
+  t = sde.step_time(jnp.arange(sde.N))
   _, G = sde.discretize(jnp.zeros((sde.N, 1)), t)
   # Summing the chain's variances telescopes to sigma_i^2 (Eq. 8).
   np.testing.assert_allclose(np.cumsum(np.square(G)), sigmas**2, rtol=1e-4)
@@ -71,7 +71,7 @@ def test_ve_discretisation_is_smld_chain():
 
 def test_vp_discretisation_is_ddpm_chain():
   sde = SDES["vpsde"]
-  t = jnp.linspace(0.0, 1.0, sde.N)
+  t = sde.step_time(jnp.arange(sde.N))
   x = jnp.ones((sde.N, 1))
   f, G = sde.discretize(x, t)
   betas = np.linspace(0.1 / sde.N, 20.0 / sde.N, sde.N)
@@ -80,6 +80,14 @@ def test_vp_discretisation_is_ddpm_chain():
   # After i + 1 DDPM steps the chain's std approximates the continuous one at t = (i + 1) / N.
   _, std = sde.marginal_prob(x, (jnp.arange(sde.N) + 1.0) / sde.N)
   np.testing.assert_allclose(std, np.sqrt(1 - np.cumprod(1 - betas)), atol=5e-3)
+
+
+def test_timestep_index_truncates_and_inverts_step_time():
+  sde = SDES["vpsde"]
+  grid = jnp.linspace(sde.T, 1e-3, sde.N)  # the samplers' grid visits every index once
+  np.testing.assert_array_equal(sde.timestep_index(grid), np.arange(sde.N)[::-1])
+  np.testing.assert_array_equal(sde.timestep_index(sde.step_time(jnp.arange(sde.N))),
+                                np.arange(sde.N))
 
 
 @pytest.mark.parametrize("name", sorted(SDES))

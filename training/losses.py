@@ -46,7 +46,7 @@ def smld_loss(sde: VESDE, score_model, *, reduce_mean: bool):
     i = jax.random.randint(i_rng, (x.shape[0],), 0, sde.N)
     sigma = batch_expand(sde.discrete_sigmas[i], x)
     z = jax.random.normal(z_rng, x.shape)
-    t = i.astype(x.dtype) * sde.T / (sde.N - 1)  # discrete level i <-> time t_i
+    t = sde.step_time(i.astype(x.dtype))  # discrete level i <-> a time mapped back to i
     score = score_model.score(params, x + sigma * z, t, train=True, rng=dropout_rng)
     losses = _reduce(jnp.square(score * sigma + z), reduce_mean)
     return jnp.mean(losses), losses
@@ -63,7 +63,7 @@ def ddpm_loss(sde: VPSDE, score_model, *, reduce_mean: bool):
     alpha_bar = sde.alphas_cumprod[i]
     std = batch_expand(jnp.sqrt(1.0 - alpha_bar), x)
     z = jax.random.normal(z_rng, x.shape)
-    t = i.astype(x.dtype) * sde.T / (sde.N - 1)
+    t = sde.step_time(i.astype(x.dtype))
     x_t = batch_expand(jnp.sqrt(alpha_bar), x) * x + std * z
     score = score_model.score(params, x_t, t, train=True, rng=dropout_rng)
     losses = _reduce(jnp.square(score * std + z), reduce_mean)

@@ -1,0 +1,89 @@
+"""Overhead of the jitted PC sampler over its score evaluations.
+
+ratio = time of one jitted pc_sample run / (NFE x time of one jitted score evaluation), on the
+same batch with a small MLP score network (random parameters: timing only). A ratio near 1
+means the loop, the per-sample noise and the predictor/corrector arithmetic are nearly free.
+A single jitted call also pays its dispatch, so `vs loop` compares with a jitted loop of NFE
+bare score evaluations instead (t changes every iteration, as in the sampler, so XLA cannot
+hoist the time embedding out of the loop): the sampler's own overhead.
+
+  python benchmarks/sampler_overhead.py --batch 256 --dims 2 --N 1000
+"""
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from models.mlp import MLP
+from models.score import NetworkScore
+from samplers import pc_nfe, pc_sample, sample_keys
+from sde_lib import get_sde
+
+
+def parse_args():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--batch", type=int, default=256)
+  parser.add_argument("--dims", type=int, default=2)
+  parser.add_argument("--N", type=int, default=1000, help="PC steps (the SDE's N)")
+  parser.add_argument("--sde", default="vpsde", choices=["vesde", "vpsde", "subvpsde"])
+  parser.add_argument("--nf", type=int, default=128, help="MLP width")
+  parser.add_argument("--layers", type=int, default=3, help="MLP residual blocks")
+  parser.add_argument("--combos", default="euler_maruyama:none,reverse_diffusion:langevin,"
+                      "none:ald", help="comma-separated predictor:corrector pairs")
+  parser.add_argument("--n-steps", type=int, default=1, help="corrector steps per PC step")
+  parser.add_argument("--repeats", type=int, default=5)
+  return parser.parse_args()
+
+
+def best_time(fn, *args, repeats):
+  """Fastest of `repeats` timed calls (after one warm-up call), in seconds."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return min(times)
+
+
+def main():
+  args = parse_args()
+  sde = get_sde(args.sde, N=args.N)
+  embedding = "fourier" if args.sde == "vesde" else "positional"
+  model = NetworkScore(sde, MLP(nf=args.nf, num_layers=args.layers, embedding_type=embedding))
+  x = jax.random.normal(jax.random.key(0), (args.batch, args.dims))
+  params = model.init(jax.random.key(1), x)
+  t = jnp.full((args.batch,), 0.5)
+  score = jax.jit(model.score)
+  # One evaluation, timed as the median of many calls (each includes its dispatch).
+  jax.block_until_ready(score(params, x, t))
+  calls = []
+  for _ in range(200):
+    start = time.perf_counter()
+    jax.block_until_ready(score(params, x, t))
+    calls.append(time.perf_counter() - start)
+  score_time = float(np.median(calls))
+  step = lambda p, n: lambda i, y: y + 1e-6 * model.score(p, y, jnp.full_like(t, 1.0 - i / n))
+  score_loop = jax.jit(lambda p, x, n: jax.lax.fori_loop(0, n, step(p, n), x), static_argnums=2)
+  keys = sample_keys(jax.random.key(2), jnp.arange(args.batch))
+  print(f"sde={args.sde} batch={args.batch} dims={args.dims} N={args.N} MLP nf={args.nf} "
+        f"layers={args.layers}; one score evaluation: {score_time * 1e3:.3f} ms")
+  print(f"{'predictor':>18} {'corrector':>9} {'NFE':>6} {'sampler s':>10} "
+        f"{'NFE x score s':>14} {'ratio':>6} {'loop s':>7} {'vs loop':>7}")
+  for combo in args.combos.split(","):
+    predictor, corrector = combo.split(":")
+    sample = jax.jit(lambda p, k, predictor=predictor, corrector=corrector: pc_sample(
+        sde, lambda y, s: model.score(p, y, s), k, (args.dims,), predictor, corrector, 0.16,
+        args.n_steps)[0])
+    nfe = pc_nfe(sde, predictor, corrector, args.n_steps)
+    sampler_time = best_time(sample, params, keys, repeats=args.repeats)
+    loop_time = best_time(score_loop, params, x, nfe, repeats=args.repeats)
+    print(f"{predictor:>18} {corrector:>9} {nfe:>6} {sampler_time:>10.3f} "
+          f"{nfe * score_time:>14.3f} {sampler_time / (nfe * score_time):>6.3f} "
+          f"{loop_time:>7.3f} {sampler_time / loop_time:>7.3f}")
+
+
+if __name__ == "__main__":
+  main()
