@@ -10,3 +10,9 @@ from samplers.noise import per_sample_normal, per_sample_prior, sample_keys, ste
 from samplers.ode import ODE_SOLVERS, flow_drift, get_ode_solver, integrate, ode_sample
 from samplers.pc import pc_nfe, pc_sample
 from samplers.predictors import PREDICTORS, Predictor, get_predictor
+
+__all__ = ["CORRECTORS", "Corrector", "ODE_SOLVERS", "PREDICTORS", "Predictor", "TRACE_ESTIMATORS",
+           "TraceEstimator", "bits_per_dim", "flow_drift", "get_corrector", "get_ode_solver",
+           "get_predictor", "get_trace_estimator", "integrate", "log_likelihood", "nats_per_dim",
+           "ode_sample", "pc_nfe", "pc_sample", "per_sample_normal", "per_sample_prior",
+           "sample_keys", "step_keys"]

@@ -19,3 +19,7 @@ def sde_from_config(model_config, sde_name: str) -> SDE:
                    N=model_config.num_scales)
   return get_sde(sde_name, beta_min=model_config.beta_min, beta_max=model_config.beta_max,
                  N=model_config.num_scales)
+
+
+__all__ = ["SDE", "SDES", "ReverseSDE", "ScoreFn", "SubVPSDE", "VESDE", "VPSDE", "batch_expand",
+           "get_sde", "sde_from_config", "standard_normal_logp"]

@@ -2,11 +2,9 @@
 
 Multi-device tests run in subprocesses with their own XLA_FLAGS (see tests/multidevice.py).
 """
-import os
 import pathlib
 
 import jax
-import pytest
 
 CACHE_DIR = pathlib.Path(__file__).resolve().parent.parent / ".jax_cache"
 
