@@ -45,6 +45,3 @@ class DataParallel:
   def global_array(self, local: np.ndarray, sharding: NamedSharding | None = None) -> jax.Array:
     """Global array from this process's slice (B / num_processes, ...) of the batch."""
     return jax.make_array_from_process_local_data(sharding or self.batch, local)
-
-  def replicate(self, tree):
-    return jax.device_put(tree, self.replicated)
