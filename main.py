@@ -6,9 +6,12 @@
 
 Any config field can be overridden, e.g. --config.training.n_iters=500; unknown fields are errors.
 """
+import sys
+
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+import configs
 import workflows
 
 FLAGS = flags.FLAGS
@@ -29,5 +32,15 @@ def main(argv):
   workflows.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
 
 
+def parse_flags(argv):
+  """absl's parser, after rejecting config keys that moved (configs.MOVED_KEYS) by name."""
+  overridden = [a[len("--config."):].split("=")[0] for a in argv[1:] if a.startswith("--config.")]
+  try:
+    configs.check_moved_keys(overridden)
+  except KeyError as err:
+    sys.exit(f"Error: {err.args[0]}")
+  return app.parse_flags_with_usage(argv)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -16,5 +16,5 @@ def get_default_configs():
   data.dataset = "celeba"
   data.image_size = 64
 
-  config.model.sigma_max = 90.0                 # about the max distance between 64x64 CelebA images
+  config.sde.sigma_max = 90.0  # about the max distance between 64x64 CelebA images
   return config

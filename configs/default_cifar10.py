@@ -13,8 +13,15 @@ def get_default_configs() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 42                              # base PRNG seed (training, sampling, probes)
 
+  config.sde = sde = ml_collections.ConfigDict()
+  sde.name = "vesde"                            # sde_lib.SDES: vesde | vpsde | subvpsde | edm
+  sde.sigma_min = 0.01                          # VE / EDM smallest noise level
+  sde.sigma_max = 50.0                          # VE / EDM largest (about the max distance between images)
+  sde.beta_min = 0.1                            # VP / sub-VP beta(0)
+  sde.beta_max = 20.0                           # VP / sub-VP beta(1)
+  sde.num_scales = 1000                         # N: noise levels of discrete-time training and labels
+
   config.training = training = ml_collections.ConfigDict()
-  training.sde = "vesde"                        # one of sde_lib.SDES: vesde | vpsde | subvpsde
   training.continuous = True                    # continuous-time DSM; False: SMLD (VE) / DDPM (VP)
   training.reduce_mean = False                  # average the loss over data dims (else sum)
   training.likelihood_weighting = False         # weight DSM by g(t)^2 (likelihood bound)
@@ -26,15 +33,30 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.snapshot_freq = 50_000               # steps between kept checkpoints
   training.snapshot_freq_for_preemption = 10_000  # steps between rolling (latest-only) checkpoints
   training.max_to_keep = 1                      # rolling checkpoints kept besides the snapshot ones
+  training.ema_rate = 0.999                     # EMA decay of the parameters used for sampling
+  training.loss = "dsm"                         # dsm (the paper's; discrete if not continuous) | edm
+  training.edm_p_mean = -1.2                    # loss=edm: ln(sigma) ~ N(p_mean, p_std^2)
+  training.edm_p_std = 1.2                      # loss=edm
 
   config.sampling = sampling = ml_collections.ConfigDict()
-  sampling.method = "pc"                        # pc | ode
+  sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler | ...
+  sampling.num_steps = 1000                     # grid steps of every solver but ode (PC: the paper's N)
+  sampling.grid = "uniform"                     # samplers.GRIDS: uniform | edm | logsnr | quadratic
+  sampling.grid_rho = 7.0                       # grid=edm: rho of the sigma spacing
   sampling.predictor = "reverse_diffusion"      # samplers.PREDICTORS (none: corrector only)
-  sampling.corrector = "langevin"               # langevin | ald | none
+  sampling.corrector = "langevin"               # samplers.CORRECTORS: langevin (released) |
+                                                # langevin_per_sample | mala | ald | none
   sampling.snr = 0.16                           # Langevin signal-to-noise ratio (Alg. 4/5)
   sampling.n_steps_each = 1                     # corrector steps per predictor step
   sampling.noise_removal = True                 # return the noise-free mean at the last step
   sampling.probability_flow = False             # PC predictor on the probability-flow ODE
+  sampling.eta = 0.0                            # ddim: 0 deterministic, 1 ancestral (DDPM)
+  sampling.s_churn = 0.0                        # heun / euler: EDM stochastic churn (0: ODE)
+  sampling.s_tmin = 0.0                         # heun / euler: churn only for noise levels >= s_tmin
+  sampling.s_tmax = 1e9                         # heun / euler: ... and <= s_tmax
+  sampling.s_noise = 1.0                        # heun / euler: churn noise inflation
+  sampling.ode_whole_batch = False              # ode: one adaptive solve for the whole batch
+                                                # (released; couples samples) vs one per sample
   sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (released: RK45)
   sampling.rtol = 1e-5                          # ODE relative tolerance
   sampling.atol = 1e-5                          # ODE absolute tolerance
@@ -61,13 +83,10 @@ def get_default_configs() -> ml_collections.ConfigDict:
 
   config.model = model = ml_collections.ConfigDict()
   model.name = "ncsnpp"                         # models.NETWORKS: ncsnpp (NCSN++, DDPM++) | ddpm | ncsnv2 | ncsn
+  model.parameterization = "score_sde"          # models.PARAMETERIZATIONS, or score_sde: the released
+                                                # convention of the SDE (vp/ve_continuous/_discrete)
+  model.sigma_data = 0.5                        # parameterization=edm: data std sigma_data
   model.scale_by_sigma = True                   # VE: divide the network output by sigma(t)
-  model.sigma_min = 0.01                        # VE sigma_min
-  model.sigma_max = 50.0                        # VE sigma_max (about the max distance between images)
-  model.num_scales = 1000                       # N: steps of samplers and of the discrete losses
-  model.beta_min = 0.1                          # VP / sub-VP beta(0)
-  model.beta_max = 20.0                         # VP / sub-VP beta(1)
-  model.ema_rate = 0.999                        # EMA decay of the parameters used for sampling
   model.dropout = 0.1                           # dropout in residual blocks (U-Nets)
   model.nf = 128                                # base channel count
   model.ch_mult = (1, 2, 2, 2)                  # U-Nets: channel multiplier per resolution
@@ -88,7 +107,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   model.nonlinearity = "swish"                  # activation: swish (U-Nets) | elu (NCSN, NCSNv2)
   model.normalization = "GroupNorm"             # NCSN / NCSNv2 norm (the U-Nets use GroupNorm)
   model.interpolation = "bilinear"              # NCSN / NCSNv2 RefineBlock upsampling
-  model.num_classes = model.get_ref("num_scales")  # NCSN v1: one norm-parameter row per scale (= N)
+  model.num_classes = config.sde.get_ref("num_scales")  # NCSN v1: one norm-parameter row per scale (= N)
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.optimizer = "adam"                      # adam | adamw

@@ -10,7 +10,7 @@ def get_default_configs():
   config = image_defaults()  # every image key, commented there; digits-specific values below
 
   training = config.training
-  training.sde = "vpsde"
+  config.sde.name = "vpsde"
   training.continuous = True
   training.reduce_mean = True
   training.eps = 1e-5
@@ -62,12 +62,12 @@ def get_default_configs():
   model.init_scale = 0.0                       # output-layer init scale
   model.nonlinearity = "swish"                 # activation
   model.scale_by_sigma = False                 # set for VE in configs/digits.py
-  model.sigma_min = 0.01
-  model.sigma_max = 20.0                       # VE: about the max distance between training images
-  model.beta_min = 0.1
-  model.beta_max = 20.0
-  model.num_scales = 1000
-  model.ema_rate = 0.995                        # short runs: 0.999 would keep much of the random init
+  config.sde.sigma_min = 0.01
+  config.sde.sigma_max = 20.0  # VE: about the max distance between training images
+  config.sde.beta_min = 0.1
+  config.sde.beta_max = 20.0
+  config.sde.num_scales = 1000
+  config.training.ema_rate = 0.995  # short runs: 0.999 would keep much of the random init
 
   optim = config.optim
   optim.lr = 1e-3

@@ -28,8 +28,9 @@ def get_default_configs():
   data.image_size = 256
 
   model = config.model
-  model.sigma_max = 378.0                       # about the max distance between 256x256 bedrooms
-  model.num_scales = 2000
+  config.sde.sigma_max = 378.0  # about the max distance between 256x256 bedrooms
+  config.sde.num_scales = 2000
+  config.sampling.num_steps = config.sde.num_scales  # PC steps = N, as released
   model.dropout = 0.0
   model.ch_mult = (1, 1, 2, 2, 2, 2, 2)         # 256 -> 4
   model.num_res_blocks = 2

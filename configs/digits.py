@@ -7,7 +7,7 @@ from configs.default_digits import get_default_configs
 
 def get_config(sde: str = "vpsde"):
   config = get_default_configs()
-  config.training.sde = sde
+  config.sde.name = sde
   if sde == "vesde":  # NCSN++: Fourier features of log sigma, output divided by sigma
     config.model.embedding_type = "fourier"
     config.model.scale_by_sigma = True

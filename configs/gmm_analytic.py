@@ -10,5 +10,5 @@ def get_config(sde: str = "vpsde"):
   config = get_default_configs()
   config.data.dataset = "gmm"
   config.model.name = "gmm_analytic"
-  config.training.sde = sde
+  config.sde.name = sde
   return config

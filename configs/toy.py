@@ -10,7 +10,7 @@ def get_config(arg: str = "swiss_roll,vpsde"):
   dataset, sde = (s.strip() for s in arg.split(","))
   config = get_default_configs()
   config.data.dataset = dataset
-  config.training.sde = sde
+  config.sde.name = sde
   if sde == "vesde":  # NCSN-style: the network sees log sigma and its output is divided by sigma
     config.model.embedding_type = "fourier"
     config.model.scale_by_sigma = True

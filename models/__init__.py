@@ -1,16 +1,17 @@
-"""Score networks by name and the wrappers that turn them into scores.
+"""Score networks by name, parameterisations, and the wrappers that turn them into scores.
 
 NETWORKS maps a config's `model.name` to a flax module; `gmm_analytic` is the parameter-free exact
-score of a Gaussian mixture (models.gmm).
+score of a Gaussian mixture (models.analytic); PARAMETERIZATIONS maps `model.parameterization`
+to how a network's output becomes a score (models.parameterization).
 """
-import dataclasses
-
+from models.analytic import AnalyticGMMScore
 from models.ddpm import DDPM
-from models.gmm import AnalyticGMMScore, GaussianMixture
 from models.mlp import MLP
 from models.ncsnpp import NCSNpp
 from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
-from models.score import NetworkScore, noise_labels, output_scale
+from models.parameterization import (EDM, PARAMETERIZATIONS, Preconditioning, VEContinuous,
+                                     VEDiscrete, VPContinuous, VPDiscrete, parameterization_name)
+from models.score import NetworkScore
 
 NETWORKS = {
     "mlp": MLP,            # low-dimensional data
@@ -31,19 +32,6 @@ def get_network_class(name: str):
   return NETWORKS[name]
 
 
-def network_from_config(model_config, **data_kwargs):
-  """Builds network `model_config.name` from the config keys that are its fields.
-
-  data_kwargs (e.g. centered) fill fields the model section does not hold.
-  """
-  cls = get_network_class(model_config.name)
-  fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
-  kwargs = {k: v for k, v in data_kwargs.items() if k in fields}
-  for key in fields & set(model_config.keys()):
-    value = model_config[key]
-    kwargs[key] = tuple(value) if isinstance(value, list) else value
-  return cls(**kwargs)
-
-
-__all__ = ["ANALYTIC", "AnalyticGMMScore", "GaussianMixture", "MODEL_NAMES", "NETWORKS",
-           "NetworkScore", "get_network_class", "network_from_config", "noise_labels", "output_scale"]
+__all__ = ["ANALYTIC", "AnalyticGMMScore", "EDM", "MODEL_NAMES", "NETWORKS", "NetworkScore",
+           "PARAMETERIZATIONS", "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous",
+           "VPDiscrete", "get_network_class", "parameterization_name"]

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from samplers.noise import step_keys
+from samplers.per_sample_keys import step_keys
 from samplers.ode import flow_drift, integrate
 
 
@@ -55,27 +55,29 @@ def get_trace_estimator(name: str) -> TraceEstimator:
   return TRACE_ESTIMATORS[name]
 
 
-def log_likelihood(sde, score_fn, x, keys, trace: str = "gaussian", rtol: float = 1e-5,
+def log_likelihood(fns, x, keys, trace: str = "gaussian", rtol: float = 1e-5,
                    atol: float = 1e-5, eps: float = 1e-5, method: str = "dopri5",
                    max_steps: int = 4096):
   """log p_eps(x) (B,) in nats, the prior latent z = x(T) (B, ...) and NFE (B,) int32.
 
-  x (B, ...) data; keys (B, key) per-sample keys for the Hutchinson probes (step 0 of each).
-  Each sample is its own ODE (vmap of the solver); one NFE is one score evaluation together
-  with its divergence (a JVP, or a Jacobian for 'exact').
+  fns: samplers.ModelFns; x (B, ...) data; keys (B, key) per-sample keys for the Hutchinson
+  probes (step 0 of each). Each sample is its own ODE (vmap of the solver); one NFE is one score
+  evaluation together with its divergence (a JVP, or a Jacobian for 'exact'). A failed solve
+  gives NaN (callers count and report them).
   """
   estimator = get_trace_estimator(trace)
-  drift = flow_drift(sde, score_fn)
+  batch_drift = flow_drift(fns)
+  drift = lambda y, t: batch_drift(y[None], t)[0]
 
   def one(x0, key):
     probe = estimator.probe(key, x0)
     vector_field = lambda t, state: estimator.divergence(lambda y: drift(y, t), state[0], probe)
-    (z, delta), nfe = integrate(vector_field, (x0, jnp.zeros((), x0.dtype)), eps, sde.T, method,
-                                rtol, atol, max_steps)
+    (z, delta), nfe = integrate(vector_field, (x0, jnp.zeros((), x0.dtype)), eps, fns.sde.T,
+                                method, rtol, atol, max_steps)
     return z, delta, nfe
 
   z, delta, nfe = jax.vmap(one)(x, step_keys(keys, 0))
-  return sde.prior_logp(z) + delta, z, nfe
+  return fns.sde.prior_logp(z) + delta, z, nfe
 
 
 def nats_per_dim(logp, dim: int):

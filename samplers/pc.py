@@ -1,41 +1,88 @@
-"""Predictor-corrector sampling (Song et al. 2021, Sec. 4.2, Alg. 1-3)."""
+"""Predictor-corrector sampling (Song et al. 2021, Sec. 4.2, Alg. 1-3) on any time grid."""
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
 from samplers.correctors import get_corrector
-from samplers.noise import per_sample_normal, per_sample_prior
+from samplers.per_sample_keys import per_sample_normal, per_sample_prior, step_keys
 from samplers.predictors import get_predictor
 
 
-def pc_nfe(sde, predictor: str, corrector: str, n_steps: int) -> int:
-  """Score evaluations of pc_sample: N (predictor + n_steps corrector). Denoising is free."""
-  return sde.N * (get_predictor(predictor).nfe + n_steps * get_corrector(corrector).nfe)
+class PCSteps(NamedTuple):
+  """Per-step scalars of a PC run, arrays (n,) in visiting order (noisiest first): the time t,
+  Euler-Maruyama's dt = t_{i+1} - t_i, and the chain x_j = a x_{j-1} + b z from the next (less
+  noisy) level to this one, with the stds sigma at this level and sigma_next at the next
+  (0 after the last step, whose target is noise-free data)."""
+
+  t: jax.Array
+  dt: jax.Array
+  a: jax.Array
+  b: jax.Array
+  sigma: jax.Array
+  sigma_next: jax.Array
 
 
-def pc_sample(sde, score_fn, keys, shape, predictor: str, corrector: str, snr: float,
-              n_steps: int, probability_flow: bool = False, denoise: bool = True,
-              eps: float = 1e-3):
-  """Samples (B, *shape) from p_0 with N = sde.N predictor-corrector steps on linspace(T, eps, N).
+def pc_steps(sde, times, use_tables: bool) -> PCSteps:
+  """The steps of a PC run visiting `times` (n,) (decreasing, T to eps).
 
-  keys (B, key) are per-sample keys (samplers.noise.sample_keys): the prior sample comes from
-  step 0 of each, the noise of step i from step i + 1. `shape` is one sample's shape.
-  Corrector then predictor at each time, as in the released code. `denoise` returns the last
-  step's noise-free mean. Jittable with everything but keys (and the params closed over in
-  score_fn) static, e.g. jax.jit(lambda p, k: pc_sample(sde, partial(model.score, p), k, ...)[0]).
-  Returns (samples, nfe) with nfe a Python int.
+  use_tables: the chain is the SDE's own n-level table (sde.discrete_levels(n): the released
+  code's SMLD / DDPM discretisation, which it pairs with the uniform grid of N steps); otherwise
+  the exact transition kernels between consecutive grid times (any grid, any n).
+  """
+  n = times.shape[0]
+  spacing = times[:-1] - times[1:] if n > 1 else jnp.full((1,), times[0])
+  dt = -jnp.concatenate([spacing, spacing[-1:]])
+  if use_tables:
+    levels = jax.tree.map(lambda v: v[::-1], sde.discrete_levels(n))
+    a, b, sigma = levels.a, levels.b, levels.sigmas
+  else:
+    a_end, b_end = sde.marginal_coeffs(times[-1:])  # the last step starts from clean data
+    a, b = sde.transition_coeffs(times[1:], times[:-1])
+    a, b = jnp.concatenate([a, a_end]), jnp.concatenate([b, b_end])
+    sigma = sde.marginal_coeffs(times)[1]
+  return PCSteps(times, dt, a, b, sigma, jnp.concatenate([sigma[1:], jnp.zeros(1)]))
+
+
+def pc_nfe(num_steps: int, predictor: str, corrector: str, n_steps: int, denoise: bool) -> int:
+  """Score evaluations of pc_sample: num_steps (predictor + corrector), plus the denoising step
+  of corrector-only sampling (predictors denoise for free through their mean)."""
+  predict = get_predictor(predictor)
+  final = 1 if denoise and predict.nfe == 0 else 0
+  return num_steps * (predict.nfe + get_corrector(corrector).nfe(n_steps)) + final
+
+
+def pc_sample(fns, steps: PCSteps, keys, shape, predictor: str, corrector: str, snr: float,
+              n_steps: int, probability_flow: bool = False, denoise: bool = True):
+  """Samples (B, *shape) with one corrector then one predictor update at each step (as the
+  released code), and the NFE (a Python int).
+
+  fns: samplers.ModelFns; keys (B, key) per-sample keys: the prior sample comes from step 0 of
+  each, step i's noise from step i + 1 (predictor: fold 0, corrector: fold 1). fns.project is
+  applied after each corrector (at t_i) and predictor (at t_{i+1}) update, and to the final
+  noise-free mean as clean data (the paper's inpainter, App. I.2). `denoise` returns
+  the last predictor step's noise-free mean, or for corrector-only sampling (predictor 'none')
+  adds the denoising step x + s^2 score (Tweedie; Song & Ermon 2020, Sec. 3.3).
   """
   predict, correct = get_predictor(predictor), get_corrector(corrector)
-  n_corrector = n_steps if correct.nfe else 0
-  timesteps = jnp.linspace(sde.T, eps, sde.N)
-  x = per_sample_prior(sde, keys, 0, shape)
+  x = per_sample_prior(fns.sde, keys, 0, shape)
 
-  def body(i, carry):
+  vec = lambda t: jnp.full((x.shape[0],), t, x.dtype)
+  t_next = jnp.concatenate([steps.t[1:], steps.t[-1:]])  # the last step's noisy x: still at eps
+
+  def body(carry, inputs):
     x, _ = carry
-    t = jnp.full((x.shape[0],), timesteps[i])
-    noise = per_sample_normal(keys, i + 1, (1 + n_corrector,) + tuple(shape))
-    corrector_noise = jnp.moveaxis(noise[:, 1:], 1, 0)  # (n_corrector, B, *shape)
-    x, _ = correct.update(sde, score_fn, x, t, corrector_noise, snr, n_corrector)
-    return predict.update(sde, score_fn, x, t, noise[:, 0], probability_flow)
+    i, step, after = inputs
+    keys_i = step_keys(keys, i + 1)
+    x = correct.update(fns, x, step, step_keys(keys_i, 1), snr, n_steps)
+    x = fns.constrain(x, vec(step.t), 2 * i + 1)
+    x, x_mean = predict.update(fns, x, step, per_sample_normal(keys_i, 0, shape), probability_flow)
+    return (fns.constrain(x, vec(after), 2 * i + 2), x_mean), None
 
-  x, x_mean = jax.lax.fori_loop(0, sde.N, body, (x, x))
-  return (x_mean if denoise else x), pc_nfe(sde, predictor, corrector, n_steps)
+  n = steps.t.shape[0]
+  (x, x_mean), _ = jax.lax.scan(body, (x, x), (jnp.arange(n), steps, t_next))
+  if denoise and predict.nfe == 0:
+    x_mean = fns.denoise(x, vec(steps.t[-1]))
+  x_mean = fns.constrain(x_mean, None, 2 * n + 1)
+  nfe = pc_nfe(steps.t.shape[0], predictor, corrector, n_steps, denoise)
+  return (x_mean if denoise else x), nfe

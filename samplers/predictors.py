@@ -1,72 +1,61 @@
 """Predictors of the predictor-corrector sampler (Song et al. 2021, Sec. 4.2, App. E-F).
 
-Each is a pure function (sde, score_fn, x (B, ...), t (B,), noise (B, ...), probability_flow)
--> (x, x_mean) advancing the reverse-time process one step from t; x_mean is the step without
-its noise (used for the final denoising step). `Predictor.nfe` counts score calls per step.
+Each is a pure function (fns, x (B, ...), step, noise (B, ...), probability_flow) -> (x, x_mean)
+advancing the reverse-time process by one grid step; `step` is one row of samplers.pc.PCSteps
+(scalars: the time, Euler-Maruyama's dt, and the chain x_j = a x_{j-1} + b z from the next, less
+noisy level to this one, with the stds of both). x_mean is the step without its noise (the final
+denoising step returns it). `Predictor.nfe` counts score calls per step.
 """
 from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 
-from sde_lib import VESDE, VPSDE, SubVPSDE, batch_expand
+from sde_lib import batch_expand
 
 
 class Predictor(NamedTuple):
-  update: Callable  # (sde, score_fn, x, t, noise, probability_flow) -> (x, x_mean)
+  update: Callable  # (fns, x, step, noise, probability_flow) -> (x, x_mean)
   nfe: int  # score evaluations per step
 
 
-def euler_maruyama(sde, score_fn, x, t, noise, probability_flow):
-  """Euler-Maruyama on the reverse SDE (Eq. 6) or the probability-flow ODE (Eq. 13), dt = -T/N."""
-  dt = -sde.T / sde.N
-  drift, diffusion = sde.reverse(score_fn, probability_flow).sde(x, t)
-  x_mean = x + drift * dt
-  return x_mean + batch_expand(diffusion * jnp.sqrt(-dt), x) * noise, x_mean
+def _times(step, x):
+  return jnp.full((x.shape[0],), step.t, x.dtype)
 
 
-def reverse_diffusion(sde, score_fn, x, t, noise, probability_flow):
-  """x_{i-1} = x_i - f_i(x_i) + G_i^2 s(x_i, i) + G_i z: reverse of the forward chain (Eq. 46)."""
-  rev_f, rev_g = sde.reverse(score_fn, probability_flow).discretize(x, t)
-  x_mean = x - rev_f
-  return x_mean + batch_expand(rev_g, x) * noise, x_mean
+def euler_maruyama(fns, x, step, noise, probability_flow):
+  """Euler-Maruyama on the reverse SDE (Eq. 6) or the probability-flow ODE (Eq. 13) with the
+  grid's dt = t_{i+1} - t_i (< 0)."""
+  drift, diffusion = fns.sde.reverse(fns.score, probability_flow).sde(x, _times(step, x))
+  x_mean = x + drift * step.dt
+  return x_mean + batch_expand(diffusion * jnp.sqrt(-step.dt), x) * noise, x_mean
 
 
-def _smld_ancestral(sde, score_fn, x, t, noise):
-  """SMLD ancestral step (Eq. 47): x_{i-1} = x_i + (s_i^2 - s_{i-1}^2) score
-  + sqrt(s_{i-1}^2 (s_i^2 - s_{i-1}^2) / s_i^2) z, with s the discrete sigmas."""
-  i = sde.timestep_index(t)
-  sigma = sde.discrete_sigmas[i]
-  prev_sigma = jnp.where(i == 0, 0.0, sde.discrete_sigmas[jnp.maximum(i - 1, 0)])
-  var_step = sigma**2 - prev_sigma**2
-  x_mean = x + batch_expand(var_step, x) * score_fn(x, t)
-  std = jnp.sqrt(prev_sigma**2 * var_step / sigma**2)
-  return x_mean + batch_expand(std, x) * noise, x_mean
+def reverse_diffusion(fns, x, step, noise, probability_flow):
+  """Reverse of the forward chain (Eq. 46): x_{j-1} = (2 - a_j) x_j + w b_j^2 s(x_j) + b_j z,
+  w = 1 (w = 1/2 and no noise for the probability flow). With the released tables this is the
+  released ReverseDiffusionPredictor (VE: a = 1, b^2 = sigma_j^2 - sigma_{j-1}^2; VP:
+  a = sqrt(1 - beta_j), b^2 = beta_j)."""
+  weight = 0.5 if probability_flow else 1.0
+  score = fns.score(x, _times(step, x))
+  x_mean = (2.0 - step.a) * x + weight * step.b**2 * score
+  return (x_mean if probability_flow else x_mean + step.b * noise), x_mean
 
 
-def _ddpm_ancestral(sde, score_fn, x, t, noise):
-  """DDPM ancestral step (Eq. 47; Ho et al. 2020, Alg. 2 with sigma_i^2 = b_i):
-  x_{i-1} = (x_i + b_i score) / sqrt(1 - b_i) + sqrt(b_i) z."""
-  beta = sde.discrete_betas[sde.timestep_index(t)]
-  x_mean = (x + batch_expand(beta, x) * score_fn(x, t)) / batch_expand(jnp.sqrt(1.0 - beta), x)
-  return x_mean + batch_expand(jnp.sqrt(beta), x) * noise, x_mean
-
-
-def ancestral_sampling(sde, score_fn, x, t, noise, probability_flow):
-  """Ancestral sampling of the SMLD (VE) or DDPM (VP) Markov chain; stochastic only."""
+def ancestral_sampling(fns, x, step, noise, probability_flow):
+  """Ancestral sampling of the chain (Eq. 47): mean (x_j + b_j^2 s) / a_j; noise b_j (DDPM,
+  sigma_t^2 = beta_t) or the posterior std b_j sigma_{j-1} / sigma_j (SMLD), as
+  `sde.ancestral_variance` says. Stochastic only."""
   if probability_flow:
     raise ValueError("Ancestral sampling has no probability-flow variant; use "
                      "'euler_maruyama' or 'reverse_diffusion' with probability_flow=True.")
-  if isinstance(sde, VESDE):
-    return _smld_ancestral(sde, score_fn, x, t, noise)
-  if isinstance(sde, VPSDE) and not isinstance(sde, SubVPSDE):
-    return _ddpm_ancestral(sde, score_fn, x, t, noise)
-  raise ValueError(f"Ancestral sampling is defined for VESDE and VPSDE only, not "
-                   f"{type(sde).__name__}; use 'euler_maruyama' or 'reverse_diffusion'.")
+  x_mean = (x + step.b**2 * fns.score(x, _times(step, x))) / step.a
+  std = step.b * step.sigma_next / step.sigma if fns.sde.ancestral_variance == "posterior" else step.b
+  return x_mean + std * noise, x_mean
 
 
-def no_predictor(sde, score_fn, x, t, noise, probability_flow):
+def no_predictor(fns, x, step, noise, probability_flow):
   """Identity: corrector-only sampling (e.g. annealed Langevin dynamics of NCSN)."""
-  del sde, score_fn, t, noise, probability_flow
+  del fns, step, noise, probability_flow
   return x, x
 
 

@@ -14,9 +14,9 @@ sys.path.insert(0, str(ROOT))
 import jax  # pylint: disable=wrong-import-position
 import jax.numpy as jnp  # pylint: disable=wrong-import-position
 
-import data_sources  # pylint: disable=wrong-import-position
 import models  # pylint: disable=wrong-import-position
 from configs import load_config  # pylint: disable=wrong-import-position
+from workflows import build  # pylint: disable=wrong-import-position
 
 
 def config_files(root: pathlib.Path = ROOT) -> list:
@@ -29,8 +29,8 @@ def count_params(config) -> int:
   """Number of parameters of config's network (0 for the parameter-free analytic score)."""
   if config.model.name == models.ANALYTIC:
     return 0
-  network = models.network_from_config(config.model, centered=config.data.centered)
-  x = jnp.zeros((1, *data_sources.data_info(config.data).shape), jnp.float32)
+  network = build.build_network(config.model, centered=config.data.centered)
+  x = build.example_batch(config)
   key = jax.random.key(0)
   variables = jax.eval_shape(network.init, {"params": key, "dropout": key}, x, jnp.ones((1,)))
   return sum(math.prod(leaf.shape) for leaf in jax.tree.leaves(variables["params"]))

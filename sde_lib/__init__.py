@@ -1,8 +1,10 @@
-"""SDEs of score-based generative modelling: VE, VP and sub-VP, with reverse SDE and probability-flow ODE."""
-from sde_lib.base import SDE, ReverseSDE, ScoreFn, batch_expand, standard_normal_logp
-from sde_lib.sdes import VESDE, SubVPSDE, VPSDE
+"""SDEs of score-based generative modelling: VE, VP, sub-VP and EDM's, with reverse SDE and
+probability-flow ODE."""
+from sde_lib.base import (SDE, DiscreteLevels, ReverseSDE, ScoreFn, batch_expand,
+                          standard_normal_logp)
+from sde_lib.sdes import EDMSDE, VESDE, SubVPSDE, VPSDE
 
-SDES = {"vesde": VESDE, "vpsde": VPSDE, "subvpsde": SubVPSDE}
+SDES = {"vesde": VESDE, "vpsde": VPSDE, "subvpsde": SubVPSDE, "edm": EDMSDE}
 
 
 def get_sde(name: str, **kwargs) -> SDE:
@@ -12,14 +14,5 @@ def get_sde(name: str, **kwargs) -> SDE:
   return SDES[name](**kwargs)
 
 
-def sde_from_config(model_config, sde_name: str) -> SDE:
-  """Reads the SDE parameters from a config's `model` section."""
-  if sde_name == "vesde":
-    return get_sde(sde_name, sigma_min=model_config.sigma_min, sigma_max=model_config.sigma_max,
-                   N=model_config.num_scales)
-  return get_sde(sde_name, beta_min=model_config.beta_min, beta_max=model_config.beta_max,
-                 N=model_config.num_scales)
-
-
-__all__ = ["SDE", "SDES", "ReverseSDE", "ScoreFn", "SubVPSDE", "VESDE", "VPSDE", "batch_expand",
-           "get_sde", "sde_from_config", "standard_normal_logp"]
+__all__ = ["DiscreteLevels", "EDMSDE", "SDE", "SDES", "ReverseSDE", "ScoreFn", "SubVPSDE", "VESDE",
+           "VPSDE", "batch_expand", "get_sde", "standard_normal_logp"]

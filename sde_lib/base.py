@@ -1,7 +1,12 @@
-"""Abstract SDE dx = f(x, t) dt + g(t) dw and its time reversal (Song et al. 2021, Sec. 2-4)."""
+"""Abstract SDE dx = f(x, t) dt + g(t) dw and its time reversal (Song et al. 2021, Sec. 2-4).
+
+All SDEs here are linear with Gaussian perturbation kernels p_0t(x(t) | x(0)) = N(a(t) x(0),
+s(t)^2 I): `marginal_coeffs` gives (a, s), `transition_coeffs` the kernel between two times, and
+`noise_level` = s / a, the noise of the unscaled x / a (Karras et al. 2022's sigma(t)).
+"""
 import abc
 import dataclasses
-from typing import Callable
+from typing import Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,11 +27,27 @@ def standard_normal_logp(z: jax.Array, scale: float = 1.0) -> jax.Array:
   return -0.5 * dim * np.log(2 * np.pi * scale**2) - 0.5 * sq / scale**2
 
 
+class DiscreteLevels(NamedTuple):
+  """A Markov chain over n noise levels, ascending (level 0 is the least noisy), arrays (n,):
+  x_j = a_j x_{j-1} + b_j z with x_{-1} the clean data, so level j has mean coefficient alphas[j]
+  and std sigmas[j] given the data."""
+
+  alphas: jax.Array
+  sigmas: jax.Array
+  a: jax.Array
+  b: jax.Array
+
+
 @dataclasses.dataclass(frozen=True)
 class SDE(abc.ABC):
-  """Forward SDE on [0, T] with N discretisation steps. Frozen so it can be a static jit arg."""
+  """Forward SDE on [0, T]. N is its discretisation into noise levels, used by discrete-time
+  training and labels (the released code's tables); samplers choose their own steps.
+  Frozen so it can be a static jit arg."""
 
   N: int = 1000
+  # Noise of the ancestral step: 'posterior' q(x_{j-1} | x_j, x_0) (SMLD, Eq. 47) or the
+  # forward transition's b_j (DDPM's sigma_t^2 = beta_t, the released VP sampler).
+  ancestral_variance: ClassVar[str] = "forward"
 
   @property
   def T(self) -> float:
@@ -37,8 +58,12 @@ class SDE(abc.ABC):
     """Drift f(x, t) (B, ...) and diffusion g(t) (B,)."""
 
   @abc.abstractmethod
-  def marginal_prob(self, x, t):
-    """Mean (B, ...) and std (B,) of the perturbation kernel p_0t(x(t) | x(0) = x)."""
+  def marginal_coeffs(self, t):
+    """Mean coefficient a(t) (B,) and std s(t) (B,) of p_0t(x(t) | x(0))."""
+
+  @abc.abstractmethod
+  def time_at_noise_level(self, level):
+    """Inverse of noise_level: (B,) -> (B,) times."""
 
   @abc.abstractmethod
   def prior_sampling(self, rng, shape):
@@ -48,22 +73,30 @@ class SDE(abc.ABC):
   def prior_logp(self, z):
     """log p_T(z): (B, ...) -> (B,)."""
 
-  def discretize(self, x, t):
-    """x_{i+1} = x_i + f_i(x_i) + G_i z_i. Euler-Maruyama by default (dt = T/N), Eq. (45)."""
-    dt = self.T / self.N
-    drift, diffusion = self.sde(x, t)
-    return drift * dt, diffusion * np.sqrt(dt)
+  def marginal_prob(self, x, t):
+    """Mean (B, ...) and std (B,) of the perturbation kernel p_0t(x(t) | x(0) = x)."""
+    mean_coeff, std = self.marginal_coeffs(t)
+    return batch_expand(mean_coeff, x) * x, std
 
-  def timestep_index(self, t):
-    """Index i = floor(t (N - 1) / T) of the discretisation step at time t, truncated as in the
-    released code so the sampler grid linspace(T, eps, N) visits N - 1, ..., 0 once each:
-    (B,) float -> (B,) int32. Use step_time(i) to go back."""
-    return jnp.floor(t * (self.N - 1) / self.T).astype(jnp.int32)
+  def noise_level(self, t):
+    """s(t) / a(t), increasing in t: (B,) -> (B,)."""
+    mean_coeff, std = self.marginal_coeffs(t)
+    return std / mean_coeff
 
-  def step_time(self, i):
-    """A time whose timestep_index is i: the middle of [i, i + 1) T / (N - 1), robust to
-    float rounding: (B,) int -> (B,) float."""
-    return (i + 0.5) * self.T / (self.N - 1)
+  def transition_coeffs(self, t_from, t_to):
+    """(a, b) with x(t_to) = a x(t_from) + b z for t_to > t_from: (B,), (B,) -> (B,), (B,)."""
+    a_from, s_from = self.marginal_coeffs(t_from)
+    a_to, s_to = self.marginal_coeffs(t_to)
+    a = a_to / a_from
+    return a, jnp.sqrt(jnp.maximum(jnp.square(s_to) - jnp.square(a * s_from), 0.0))
+
+  def discrete_levels(self, n: int) -> DiscreteLevels:
+    """The chain over n levels at times j T / (n - 1), j = 0..n-1 (the released code's tables
+    where it has them: VE and VP override this)."""
+    times = jnp.linspace(0.0, self.T, n)
+    alphas, sigmas = self.marginal_coeffs(times)
+    a, b = self.transition_coeffs(jnp.concatenate([jnp.zeros(1), times[:-1]]), times)
+    return DiscreteLevels(alphas, sigmas, a.at[0].set(alphas[0]), b.at[0].set(sigmas[0]))
 
   def reverse(self, score_fn: ScoreFn, probability_flow: bool = False) -> "ReverseSDE":
     return ReverseSDE(self, score_fn, probability_flow)
@@ -87,9 +120,3 @@ class ReverseSDE:
     g2 = batch_expand(jnp.square(diffusion), x)
     drift = drift - g2 * self.score_fn(x, t) * self.score_weight
     return drift, jnp.zeros_like(diffusion) if self.probability_flow else diffusion
-
-  def discretize(self, x, t):
-    """Reverse of the forward discretisation: Eq. (46) of the paper's appendix."""
-    f, G = self.forward.discretize(x, t)
-    rev_f = f - batch_expand(jnp.square(G), x) * self.score_fn(x, t) * self.score_weight
-    return rev_f, jnp.zeros_like(G) if self.probability_flow else G

@@ -68,7 +68,7 @@ def _count(config) -> int:
   """Parameter count, computed once per distinct network and input shape."""
   fields = _network_fields(config.model.name)
   key = (config.model.name, json.dumps({k: v for k, v in config.model.items() if k in fields}),
-         data_sources.data_info(config.data).shape, config.data.centered)
+         build.data_info(config).shape, config.data.centered)
   if key not in _COUNTS:
     _COUNTS[key] = COUNT.count_params(config)
   return _COUNTS[key]
@@ -109,7 +109,7 @@ def test_config_loads_locked_with_its_defaults_keys(spec):
   default = _family_default(module)
   assert _flat_keys(config) == _flat_keys(default), "variants override keys, never add them"
   assert f"--config=configs/{path}" in module.__doc__, "the docstring shows the command line"
-  if config.training.sde == "vesde" and config.data.dataset not in ("digits", *TOY):
+  if config.sde.name == "vesde" and config.data.dataset not in ("digits", *TOY):
     # the released networks divide by sigma, except NCSN v1 whose output is the score itself
     assert config.model.scale_by_sigma == (config.model.name != "ncsn")
 
@@ -122,7 +122,9 @@ def test_names_resolve_and_sde_and_optimizer_build(spec):
   assert s.predictor in samplers.PREDICTORS and s.corrector in samplers.CORRECTORS
   assert s.ode_solver in samplers.ODE_SOLVERS
   assert config.eval.trace_estimator in samplers.TRACE_ESTIMATORS
-  assert build.build_sde(config).N == config.model.num_scales
+  assert build.build_sde(config).N == config.sde.num_scales
+  samplers.get_solver(s.method)
+  samplers.get_grid(s.grid)
   build.build_optimizer(config)
   if config.model.name != models.ANALYTIC:
     models.get_network_class(config.model.name)
@@ -155,6 +157,6 @@ def test_image_defaults_hold_every_key_the_code_and_networks_read(name):
 
 
 def test_ncsn_classes_follow_num_scales():
-  config = _load("ve/ncsn_cifar10.py:124", {"model.num_scales": 100})
+  config = _load("ve/ncsn_cifar10.py:124", {"sde.num_scales": 100})
   assert config.model.num_classes == 100
   assert _load("ve/ncsn_celeba.py").model.num_classes == 10

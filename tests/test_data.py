@@ -5,6 +5,7 @@ import tensorflow_datasets as tfds
 
 import data_sources
 from configs import load_config
+from workflows import build
 from data_sources import images, toy
 
 
@@ -25,8 +26,8 @@ def test_checkerboard_occupies_dark_squares_only():
 
 def test_gmm_dataset_has_the_configured_moments():
   config = load_config("configs/gmm_analytic.py:vpsde", {"data.num_train": 40000})
-  x = data_sources.load_split(config.data, "train")
-  mixture = data_sources.mixture_from_config(config.data)
+  x = build.load_split(config, "train")
+  mixture = build.build_mixture(config.data)
   mean = np.einsum("k,kd->d", np.asarray(mixture.weights), np.asarray(mixture.means))
   np.testing.assert_allclose(x.mean(0), mean, atol=0.03)
 

@@ -5,11 +5,11 @@ import pytest
 
 from configs import load_config
 from test_training import assert_same_training
-from workflows import likelihood, sample as sample_mode, train as train_mode
+from workflows import build, likelihood, sample as sample_mode, train as train_mode
 import data_sources
 
 DIGITS = {"data.dataset": "digits", "data.image_size": 8, "data.num_channels": 1,
-          "training.batch_size": 16, "model.num_scales": 4, "model.dropout": 0.1,
+          "training.batch_size": 16, "sde.num_scales": 4, "sampling.num_steps": 4, "model.dropout": 0.1,
           "sampling.corrector": "none", "sampling.num_samples": 8, "sampling.batch_size": 8}
 TINY = {
     "ncsnpp": ("configs/digits.py:vesde", {"model.nf": 16, "model.num_res_blocks": 1}),
@@ -32,12 +32,13 @@ def test_digits_training_moves_samples_toward_data(tmp_path):
   config = load_config("configs/digits.py:vpsde", {
       "training.n_iters": 300, "training.log_freq": 50, "training.snapshot_freq": 300,
       "training.snapshot_freq_for_preemption": 300, "model.nf": 16, "model.num_res_blocks": 1,
-      "model.num_scales": 100, "model.ema_rate": 0.9, "sampling.corrector": "none",
+      "sde.num_scales": 100, "sampling.num_steps": 100,
+      "training.ema_rate": 0.9, "sampling.corrector": "none",
       "sampling.num_samples": 128, "sampling.batch_size": 128, "eval.num_samples": 16,
       "eval.batch_size": 16, "eval.rtol": 1e-3, "eval.atol": 1e-3})
   train_mode(config, tmp_path)
   samples = np.clip(sample_mode(config, tmp_path), -1.0, 1.0)  # the range images are shown in
-  data = data_sources.preprocess(data_sources.load_split(config.data, "test"), is_image=True,
+  data = data_sources.preprocess(build.load_split(config, "test"), is_image=True,
                                  centered=True, uniform_dequantization=False)
   prior = np.clip(np.random.default_rng(0).standard_normal(samples.shape), -1.0, 1.0)
   # Per-pixel mean image and the histogram of pixel values, against the test split's.

@@ -6,14 +6,17 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from models.gmm import AnalyticGMMScore, GaussianMixture
+from models.analytic import AnalyticGMMScore
+from oracles import MIX, edm_exact_fns, gmm_fns
 from samplers import (TRACE_ESTIMATORS, bits_per_dim, get_trace_estimator, log_likelihood,
                       nats_per_dim, sample_keys)
-from sde_lib import VESDE, VPSDE, SubVPSDE
+from sde_lib import EDMSDE, VESDE, VPSDE, SubVPSDE
 
-MIX = GaussianMixture(weights=(0.3, 0.7), means=((-2.5, -1.0), (2.0, 1.5)),
-                      covs=(((1.0, 0.6), (0.6, 0.8)), ((0.4, -0.15), (-0.15, 0.9))))
-SDES = {"ve": VESDE(), "vp": VPSDE(), "subvp": SubVPSDE()}
+SDES = {"ve": VESDE(), "vp": VPSDE(), "subvp": SubVPSDE(), "edm": EDMSDE(),
+        "edm_precond": EDMSDE(), "vp_edm_precond": VPSDE()}
+# The exact score, or (edm_precond) routed through EDM's preconditioning of a network.
+FNS = {name: (edm_exact_fns if "precond" in name else gmm_fns) for name in SDES}
+EPSILONS = {"edm": 2e-3, "edm_precond": 2e-3}
 EPS = 1e-5
 # Mixture samples plus points between the modes and far in the tails.
 POINTS = jnp.concatenate([jnp.asarray(MIX.sample(np.random.default_rng(0), 8), jnp.float32),
@@ -22,10 +25,9 @@ POINTS = jnp.concatenate([jnp.asarray(MIX.sample(np.random.default_rng(0), 8), j
 
 @functools.lru_cache(maxsize=None)
 def likelihood_fn(sde_name, trace):
-  sde = SDES[sde_name]
-  model = AnalyticGMMScore(sde, MIX)
-  return jax.jit(lambda x, keys: log_likelihood(sde, lambda y, t: model.score({}, y, t), x, keys,
-                                                trace=trace, eps=EPS))
+  fns = FNS[sde_name](SDES[sde_name])
+  return jax.jit(lambda x, keys: log_likelihood(fns, x, keys, trace=trace,
+                                                eps=EPSILONS.get(sde_name, EPS)))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -50,7 +52,7 @@ def test_exact_trace_likelihood_matches_density(sde_name):
   logp, z, nfe = exact_trace_results(sde_name)
   prior_logp = jax.jit(SDES[sde_name].prior_logp)(z)
   true_prior_logp = exact_logp(sde_name, z, SDES[sde_name].T)
-  target = exact_logp(sde_name, POINTS, EPS)
+  target = exact_logp(sde_name, POINTS, EPSILONS.get(sde_name, EPS))
   np.testing.assert_allclose(logp - prior_logp + true_prior_logp, target, atol=2 * 1e-3, rtol=0)
   np.testing.assert_allclose(logp, target + prior_logp - true_prior_logp, atol=2e-3, rtol=0)
   assert np.abs(prior_logp - true_prior_logp).max() < 0.1  # T is long enough for the prior

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import scipy.integrate
 
+import models
 import sde_lib
-from models.gmm import marginal_coeffs
 from training import losses
 
 C = 0.7      # data std
@@ -26,20 +26,17 @@ class ExactGaussianScore:
   """Exact score of N(0, C^2 I) perturbed by the SDE; `discrete` uses the discrete noise tables."""
 
   sde: sde_lib.SDE
-  discrete: bool = False
-
-  def variance(self, t):
-    if self.discrete and isinstance(self.sde, sde_lib.VESDE):
-      return C**2 + self.sde.discrete_sigmas[self.sde.timestep_index(t)] ** 2
-    if self.discrete:
-      alpha_bar = self.sde.alphas_cumprod[self.sde.timestep_index(t)]
-      return alpha_bar * C**2 + 1.0 - alpha_bar
-    a, s = marginal_coeffs(self.sde, t)
-    return a**2 * C**2 + s**2
 
   def score(self, params, x, t, *, train=False, rng=None):
     del params, train, rng
-    return -x / self.variance(t)[:, None]
+    a, s = self.sde.marginal_coeffs(t)
+    return -x / (a**2 * C**2 + s**2)[:, None]
+
+  def score_at_level(self, params, x, level, *, train=False, rng=None):
+    del params, train, rng
+    levels = self.sde.discrete_levels(self.sde.N)
+    a, s = levels.alphas[level], levels.sigmas[level]
+    return -x / (a**2 * C**2 + s**2)[:, None]
 
 
 def mc_loss(loss_fn):
@@ -56,7 +53,7 @@ def test_continuous_dsm_loss_matches_closed_form(sde):
                                                     likelihood_weighting=False, eps=eps))
 
   def integrand(t):
-    a, s = (float(v[0]) for v in marginal_coeffs(sde, jnp.array([t])))
+    a, s = (float(v[0]) for v in sde.marginal_coeffs(jnp.array([t])))
     return a**2 * C**2 / (a**2 * C**2 + s**2)
 
   expected = scipy.integrate.quad(integrand, eps, 1.0, limit=200)[0] / (1.0 - eps)
@@ -69,7 +66,7 @@ def test_likelihood_weighted_loss_matches_closed_form():
                                                     likelihood_weighting=True, eps=eps))
 
   def integrand(t):  # g^2 E||score + z/s||^2 = g^2 DIM a^2 C^2 / (s^2 v)
-    a, s = (float(v[0]) for v in marginal_coeffs(sde, jnp.array([t])))
+    a, s = (float(v[0]) for v in sde.marginal_coeffs(jnp.array([t])))
     return float(sde.beta(t)) * DIM * a**2 * C**2 / (s**2 * (a**2 * C**2 + s**2))
 
   expected = scipy.integrate.quad(integrand, eps, 1.0, limit=200)[0] / (1.0 - eps)
@@ -78,23 +75,45 @@ def test_likelihood_weighted_loss_matches_closed_form():
 
 def test_smld_loss_matches_closed_form():
   sde = sde_lib.VESDE(sigma_min=0.01, sigma_max=5.0, N=100)
-  loss, stderr = mc_loss(losses.smld_loss(sde, ExactGaussianScore(sde, discrete=True),
-                                          reduce_mean=True))
-  sigmas = np.asarray(sde.discrete_sigmas)
+  loss, stderr = mc_loss(losses.discrete_dsm_loss(sde, ExactGaussianScore(sde), reduce_mean=True))
+  sigmas = np.exp(np.linspace(np.log(0.01), np.log(5.0), 100))
   expected = np.mean(C**2 / (C**2 + sigmas**2))
   assert abs(loss - expected) < 5 * stderr + 1e-4, (loss, expected, stderr)
 
 
 def test_ddpm_loss_matches_closed_form():
   sde = sde_lib.VPSDE(N=100)
-  loss, stderr = mc_loss(losses.ddpm_loss(sde, ExactGaussianScore(sde, discrete=True),
-                                          reduce_mean=False))
-  alpha_bar = np.asarray(sde.alphas_cumprod)
+  loss, stderr = mc_loss(losses.discrete_dsm_loss(sde, ExactGaussianScore(sde), reduce_mean=False))
+  alpha_bar = np.cumprod(1 - np.linspace(0.1 / 100, 20.0 / 100, 100))
   expected = DIM * np.mean(alpha_bar * C**2 / (alpha_bar * C**2 + 1 - alpha_bar))
   assert abs(loss - expected) < 5 * stderr + 1e-4, (loss, expected, stderr)
 
 
-def test_discrete_loss_for_subvp_is_an_error():
-  with pytest.raises(ValueError, match="continuous=True"):
-    losses.get_loss_fn(sde_lib.SubVPSDE(), ExactGaussianScore(sde_lib.SubVPSDE()), continuous=False,
-                       reduce_mean=True, likelihood_weighting=False, eps=1e-5)
+@pytest.mark.parametrize("sde", [sde_lib.EDMSDE(), sde_lib.VPSDE()], ids=["edm", "vp"])
+@pytest.mark.parametrize("sigma_data", [C, 0.4])
+def test_edm_loss_matches_closed_form(sde, sigma_data):
+  """E ||D - x0||^2 per dim at the exact denoiser is c^2 sigma^2 / (c^2 + sigma^2) at noise level
+  sigma, so the EDM loss is E_sigma[(sigma^2 + sd^2) c^2 / (sd^2 (c^2 + sigma^2))]: exactly 1
+  when the data std c equals sigma_data, whatever the SDE."""
+  p_mean, p_std = -1.2, 1.2
+  loss, stderr = mc_loss(losses.edm_loss(sde, ExactGaussianScore(sde), reduce_mean=True,
+                                         sigma_data=sigma_data, p_mean=p_mean, p_std=p_std))
+
+  def integrand(u):  # u = ln sigma ~ N(p_mean, p_std^2)
+    s2 = np.exp(2 * u)
+    density = np.exp(-0.5 * ((u - p_mean) / p_std) ** 2) / (p_std * np.sqrt(2 * np.pi))
+    return density * (s2 + sigma_data**2) * C**2 / (sigma_data**2 * (C**2 + s2))
+
+  expected = scipy.integrate.quad(integrand, p_mean - 10 * p_std, p_mean + 10 * p_std)[0]
+  if sigma_data == C:
+    assert abs(expected - 1.0) < 1e-6
+  assert abs(loss - expected) < 5 * stderr + 1e-3, (loss, expected, stderr)
+
+
+def test_discrete_training_needs_a_discrete_parameterization():
+  sde = sde_lib.SubVPSDE(N=10)
+  model = models.NetworkScore(sde, models.MLP(nf=8, num_layers=1), models.VPContinuous(sde))
+  x = jnp.zeros((2, DIM))
+  loss = losses.discrete_dsm_loss(sde, model, reduce_mean=True)
+  with pytest.raises(ValueError, match="vp_discrete"):
+    jax.eval_shape(loss, model.init(jax.random.key(0), x), x, jax.random.key(1))

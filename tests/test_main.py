@@ -38,14 +38,14 @@ def test_sample_without_checkpoint_says_train_first(tmp_path):
 
 
 @pytest.mark.parametrize("key,value,choices", [
-    ("training.sde", "edm", "vesde"),
+    ("sde.name", "ito", "vesde"),
     ("model.name", "unet", "ncsnpp" if "ncsnpp" in models.NETWORKS else "mlp"),
     ("data.dataset", "imagenet", "swiss_roll"),
 ])
 def test_unknown_names_list_the_choices(key, value, choices):
   config = load_config("configs/toy.py:swiss_roll,vpsde", {key: value})
   with pytest.raises(ValueError, match=choices):
-    data_sources.data_info(config.data)
+    build.data_info(config)
     build.build_score_model(config, build.build_sde(config))
 
 
@@ -61,9 +61,23 @@ def test_unknown_sampler_names_list_the_choices(getter, name, choice):
 
 
 def test_unknown_sampling_method_lists_the_choices(tmp_path):
-  config = load_config("configs/gmm_analytic.py:vpsde", {"sampling.method": "ddim"})
-  with pytest.raises(ValueError, match="'pc' or 'ode'"):
+  config = load_config("configs/gmm_analytic.py:vpsde", {"sampling.method": "plms"})
+  with pytest.raises(ValueError, match="'ddim'.*'ode', 'pc'"):
     sample_mode(config, tmp_path)
+  config = load_config("configs/gmm_analytic.py:vpsde", {"sampling.grid": "cosine"})
+  with pytest.raises(ValueError, match="Unknown grid 'cosine'.*'edm'"):
+    sample_mode(config, tmp_path)
+
+
+@pytest.mark.parametrize("old,new", [("model.sigma_max", "sde.sigma_max"),
+                                     ("model.ema_rate", "training.ema_rate"),
+                                     ("training.sde", "sde.name")])
+def test_moved_config_keys_name_the_new_key(tmp_path, old, new):
+  with pytest.raises(KeyError, match=f"{old}.*moved to.*{new}"):
+    load_config("configs/toy.py:swiss_roll,vpsde", {old: 1.0})
+  result = run_main("--config=configs/toy.py:swiss_roll,vpsde", f"--workdir={tmp_path}",
+                    f"--config.{old}=1.0")
+  assert result.returncode != 0 and f"--config.{new}=" in result.stderr
 
 
 def test_training_the_analytic_model_is_refused(tmp_path):
@@ -89,12 +103,13 @@ def test_training_lowers_loss_and_brings_samples_to_the_data(tmp_path):
   config = load_config("configs/toy.py:two_moons,vpsde", {
       "training.n_iters": 600, "training.batch_size": 256, "training.log_freq": 100,
       "training.snapshot_freq": 600, "training.snapshot_freq_for_preemption": 600,
-      "model.nf": 64, "model.ema_rate": 0.99, "model.num_scales": 200,
+      "model.nf": 64, "training.ema_rate": 0.99, "sde.num_scales": 200,
+      "sampling.num_steps": 200,
       "sampling.num_samples": 500, "sampling.batch_size": 500})
   trained = train_mode(config, tmp_path)
   sde = build.build_sde(config)
   loss_fn = jax.jit(build.build_loss(config, sde, build.build_score_model(config, sde)))
-  data = data_sources.load_split(config.data, "test")
+  data = build.load_split(config, "test")
   initial = build_trainer(config).init_state().params
   before, after = (float(loss_fn(p, data, jax.random.key(0))[0]) for p in (initial, trained.params))
   assert after < 0.8 * before, (before, after)

@@ -1,10 +1,13 @@
-"""The network-to-score wrapper: labels and output scaling for each SDE (released code's get_score_fn)."""
+"""Parameterisations: labels and output scaling equal the released code's get_score_fn, EDM's
+preconditioning equals Karras et al.'s Table 1, and the discrete labels land on the tables."""
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import models
+import samplers
 import sde_lib
 from models.score import NetworkScore
 
@@ -24,38 +27,88 @@ X = jnp.zeros((3, 4, 4, 1))
 T = jnp.array([0.1, 0.5, 1.0])
 
 
-def score(sde, continuous, scale_by_sigma=False):
-  model = NetworkScore(sde, EchoLabels(), continuous=continuous, scale_by_sigma=scale_by_sigma)
-  return np.asarray(model.score({}, X, T))[:, 0, 0, 0]
+def score(parameterization, sde, x=X, t=T):
+  model = NetworkScore(sde, EchoLabels(), parameterization)
+  return np.asarray(model.score({}, x, t))[:, 0, 0, 0]
+
+
+def released_ve_sigmas(sde):
+  """The released code's get_sigmas: descending exp(linspace(log sigma_max, log sigma_min, N))."""
+  return np.exp(np.linspace(np.log(sde.sigma_max), np.log(sde.sigma_min), sde.N))
 
 
 def test_ve_continuous_label_is_sigma_and_output_divided_by_sigma():
   sigma = 0.01 * (50.0 / 0.01) ** np.asarray(T)
-  np.testing.assert_allclose(score(VE, True, scale_by_sigma=False), sigma, rtol=1e-5)
-  np.testing.assert_allclose(score(VE, True, scale_by_sigma=True), 1.0, rtol=1e-5)
+  np.testing.assert_allclose(score(models.VEContinuous(VE, scale_by_sigma=False), VE), sigma,
+                             rtol=1e-5)
+  np.testing.assert_allclose(score(models.VEContinuous(VE), VE), 1.0, rtol=1e-5)
 
 
-def test_ve_discrete_label_indexes_descending_sigmas():
-  index = np.floor(np.asarray(T) * 999).astype(int)
-  np.testing.assert_allclose(score(VE, False), 999 - index)
-  sigmas = np.exp(np.linspace(np.log(0.01), np.log(50.0), 1000))
-  np.testing.assert_allclose(score(VE, False, True), (999 - index) / sigmas[index], rtol=1e-5)
+def test_ve_discrete_label_is_rounded_index_of_descending_sigmas():
+  index = np.round((1.0 - np.asarray(T, np.float64)) * 999).astype(int)
+  np.testing.assert_allclose(score(models.VEDiscrete(VE, scale_by_sigma=False), VE), index)
+  np.testing.assert_allclose(score(models.VEDiscrete(VE), VE), index / released_ve_sigmas(VE)[index],
+                             rtol=1e-5)
+
+
+@pytest.mark.parametrize("n", [10, 232, 500, 1000, 1086, 2000])
+def test_ve_discrete_labels_on_the_sampler_grid_are_the_released_rounding(n):
+  sde = sde_lib.VESDE(N=n)
+  times = samplers.make_grid(sde, "uniform", n, 1e-5)
+  labels = np.asarray(models.VEDiscrete(sde).precondition(times).c_noise)
+  t64 = np.asarray(times, np.float64)
+  np.testing.assert_array_equal(labels, np.round((1.0 - t64) * (n - 1)))
+  np.testing.assert_array_equal(labels, np.arange(n))  # one level per step, each once
 
 
 @pytest.mark.parametrize("sde", [VP, SUBVP], ids=["vp", "subvp"])
 def test_vp_continuous_is_minus_output_over_std(sde):
   _, std = sde.marginal_prob(X, T)
-  np.testing.assert_allclose(score(sde, True), -999.0 * np.asarray(T) / std, rtol=1e-5)
+  np.testing.assert_allclose(score(models.VPContinuous(sde), sde), -999.0 * np.asarray(T) / std,
+                             rtol=1e-5)
 
 
-def test_vp_discrete_uses_ddpm_std_and_index_label():
-  index = np.floor(np.asarray(T) * 999).astype(int)
+def test_vp_discrete_label_is_unrounded_and_std_from_ddpm_table():
+  labels = np.asarray(T) * 999
   alphas_bar = np.cumprod(1 - np.linspace(0.1 / 1000, 20.0 / 1000, 1000))
-  np.testing.assert_allclose(score(VP, False), -index / np.sqrt(1 - alphas_bar[index]), rtol=1e-4)
+  expected = -labels / np.sqrt(1 - alphas_bar[labels.astype(int)])
+  np.testing.assert_allclose(score(models.VPDiscrete(VP), VP), expected, rtol=1e-4)
 
 
-def test_subvp_labels_are_continuous_even_when_discrete():
-  np.testing.assert_allclose(score(SUBVP, False), score(SUBVP, True))
+def test_released_convention_by_sde_and_continuity():
+  assert models.parameterization_name("score_sde", "subvpsde", False) == "vp_continuous"
+  assert models.parameterization_name("score_sde", "vesde", False) == "ve_discrete"
+  assert models.parameterization_name("edm", "vpsde", True) == "edm"
+  with pytest.raises(ValueError, match="ve_discrete"):
+    models.parameterization_name("karras", "vpsde", True)
+  with pytest.raises(ValueError, match="no convention"):
+    models.parameterization_name("score_sde", "edm", True)
+
+
+def test_edm_preconditioning_is_table_1():
+  sde, sigma_data = sde_lib.EDMSDE(), 0.5
+  t = jnp.array([0.002, 0.3, 5.0, 80.0])
+  p = models.EDM(sde, sigma_data).precondition(t)
+  s = np.asarray(t, np.float64)
+  np.testing.assert_allclose(p.c_skip, sigma_data**2 / (s**2 + sigma_data**2), rtol=1e-6)
+  np.testing.assert_allclose(p.c_out, s * sigma_data / np.sqrt(s**2 + sigma_data**2), rtol=1e-6)
+  np.testing.assert_allclose(p.c_in, 1 / np.sqrt(s**2 + sigma_data**2), rtol=1e-6)
+  np.testing.assert_allclose(p.c_noise, np.log(s) / 4, rtol=1e-6, atol=1e-7)
+  # score = (D - x) / sigma^2 with D = c_skip x + c_out F (here F = c_noise, x = 1).
+  x = jnp.ones((4, 2))
+  d = np.asarray(p.c_skip)[:, None] + np.asarray(p.c_out * p.c_noise)[:, None]
+  np.testing.assert_allclose(NetworkScore(sde, EchoLabels(), models.EDM(sde)).score({}, x, t),
+                             np.broadcast_to((d - 1.0) / s[:, None] ** 2, (4, 2)), rtol=2e-4,
+                             atol=1e-6)
+
+
+@pytest.mark.parametrize("sde", [VP, SUBVP], ids=["vp", "subvp"])
+def test_vp_std_is_accurate_at_the_likelihood_eps(sde):
+  t = 1e-5
+  log_coeff = -0.25 * t**2 * (sde.beta_max - sde.beta_min) - 0.5 * t * sde.beta_min
+  var = -np.expm1(2.0 * log_coeff)  # float64
+  exact = np.sqrt(var) if sde is VP else var
+  np.testing.assert_allclose(sde.marginal_coeffs(jnp.array([t], jnp.float32))[1], exact, rtol=1e-5)
 
 
 def test_dropout_rng_only_used_in_training():
@@ -64,7 +117,7 @@ def test_dropout_rng_only_used_in_training():
     def __call__(self, x, labels, train=False):
       return nn.Dropout(0.5, deterministic=not train)(jnp.ones_like(x))
 
-  model = NetworkScore(VP, Dropout(), continuous=True)
+  model = NetworkScore(VP, Dropout(), models.VPContinuous(VP))
   eval_score = model.score({}, X, T)
   a = model.score({}, X, T, train=True, rng=jax.random.key(0))
   b = model.score({}, X, T, train=True, rng=jax.random.key(1))

@@ -6,12 +6,14 @@ import pytest
 import scipy.stats
 
 import sde_lib
-from models.gmm import AnalyticGMMScore, GaussianMixture
+from data_sources.mixture import GaussianMixture
+from models.analytic import AnalyticGMMScore
 
 SDES = {
     "vesde": sde_lib.VESDE(sigma_min=0.01, sigma_max=5.0, N=1000),
     "vpsde": sde_lib.VPSDE(beta_min=0.1, beta_max=20.0, N=1000),
     "subvpsde": sde_lib.SubVPSDE(beta_min=0.1, beta_max=20.0, N=1000),
+    "edm": sde_lib.EDMSDE(sigma_min=0.002, sigma_max=5.0),
 }
 MIXTURE = GaussianMixture(weights=(0.3, 0.7), means=((-2.0, 1.0), (1.5, -0.5)),
                           covs=(((0.5, 0.2), (0.2, 0.3)), ((0.2, -0.05), (-0.05, 0.4))))
@@ -51,7 +53,7 @@ def test_marginal_matches_simulation(name, t_end):
 def test_prior_logp_and_sampling(name):
   sde = SDES[name]
   z = sde.prior_sampling(jax.random.key(1), (4000, 3))
-  scale = sde.sigma_max if name == "vesde" else 1.0
+  scale = sde.sigma_max if name in ("vesde", "edm") else 1.0
   expected = scipy.stats.norm(scale=scale).logpdf(np.asarray(z)).sum(-1)
   np.testing.assert_allclose(sde.prior_logp(z), expected, rtol=1e-5)
   assert abs(float(jnp.std(z)) / scale - 1.0) < 0.03
@@ -60,34 +62,49 @@ def test_prior_logp_and_sampling(name):
   assert abs(float(std_t[0]) / scale - 1.0) < 1e-3
 
 
-def test_ve_discretisation_is_smld_chain():
-  sde = SDES["vesde"]
-  sigmas = np.asarray(sde.discrete_sigmas)
-  t = sde.step_time(jnp.arange(sde.N))
-  _, G = sde.discretize(jnp.zeros((sde.N, 1)), t)
+def test_ve_levels_are_the_smld_chain():
+  levels = SDES["vesde"].discrete_levels(1000)
+  sigmas = np.exp(np.linspace(np.log(0.01), np.log(5.0), 1000))
+  np.testing.assert_allclose(levels.sigmas, sigmas, rtol=1e-6)
   # Summing the chain's variances telescopes to sigma_i^2 (Eq. 8).
-  np.testing.assert_allclose(np.cumsum(np.square(G)), sigmas**2, rtol=1e-4)
+  np.testing.assert_allclose(np.cumsum(np.square(levels.b)), sigmas**2, rtol=1e-4)
+  np.testing.assert_array_equal(levels.a, 1.0)
 
 
-def test_vp_discretisation_is_ddpm_chain():
+def test_vp_levels_are_the_ddpm_chain():
   sde = SDES["vpsde"]
-  t = sde.step_time(jnp.arange(sde.N))
-  x = jnp.ones((sde.N, 1))
-  f, G = sde.discretize(x, t)
+  levels = sde.discrete_levels(sde.N)
   betas = np.linspace(0.1 / sde.N, 20.0 / sde.N, sde.N)
-  np.testing.assert_allclose(f[:, 0] + 1.0, np.sqrt(1 - betas), rtol=1e-6)
-  np.testing.assert_allclose(G, np.sqrt(betas), rtol=1e-5)
+  np.testing.assert_allclose(levels.a, np.sqrt(1 - betas), rtol=1e-6)
+  np.testing.assert_allclose(levels.b, np.sqrt(betas), rtol=1e-5)
+  np.testing.assert_allclose(levels.sigmas, np.sqrt(1 - np.cumprod(1 - betas)), rtol=1e-4)
   # After i + 1 DDPM steps the chain's std approximates the continuous one at t = (i + 1) / N.
-  _, std = sde.marginal_prob(x, (jnp.arange(sde.N) + 1.0) / sde.N)
-  np.testing.assert_allclose(std, np.sqrt(1 - np.cumprod(1 - betas)), atol=5e-3)
+  _, std = sde.marginal_coeffs((jnp.arange(sde.N) + 1.0) / sde.N)
+  np.testing.assert_allclose(std, levels.sigmas, atol=5e-3)
 
 
-def test_timestep_index_truncates_and_inverts_step_time():
-  sde = SDES["vpsde"]
-  grid = jnp.linspace(sde.T, 1e-3, sde.N)  # the samplers' grid visits every index once
-  np.testing.assert_array_equal(sde.timestep_index(grid), np.arange(sde.N)[::-1])
-  np.testing.assert_array_equal(sde.timestep_index(sde.step_time(jnp.arange(sde.N))),
-                                np.arange(sde.N))
+@pytest.mark.parametrize("name", sorted(SDES))
+def test_levels_chain_is_consistent_with_its_marginals(name):
+  levels = SDES[name].discrete_levels(50)
+  prev_alpha = np.concatenate([[1.0], levels.alphas[:-1]])
+  prev_sigma = np.concatenate([[0.0], levels.sigmas[:-1]])
+  np.testing.assert_allclose(levels.a, levels.alphas / prev_alpha, rtol=1e-4)
+  np.testing.assert_allclose(levels.b**2 + (levels.a * prev_sigma) ** 2, levels.sigmas**2,
+                             rtol=1e-3, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", sorted(SDES))
+def test_noise_level_inverse_and_transition_kernels(name):
+  sde = SDES[name]
+  t = jnp.array([1e-5, 1e-3, 0.1, 0.5, 0.99]) * sde.T
+  np.testing.assert_allclose(sde.time_at_noise_level(sde.noise_level(t)), t, rtol=2e-5,
+                             atol=1e-8 * sde.T)
+  # Chapman-Kolmogorov: s(t2)^2 = a^2 s(t1)^2 + b^2 and a(t2) = a a(t1).
+  t1, t2 = t[:-1], t[1:]
+  a, b = sde.transition_coeffs(t1, t2)
+  (a1, s1), (a2, s2) = sde.marginal_coeffs(t1), sde.marginal_coeffs(t2)
+  np.testing.assert_allclose(a * a1, a2, rtol=1e-6)
+  np.testing.assert_allclose(b**2 + (a * s1) ** 2, s2**2, rtol=1e-4)
 
 
 @pytest.mark.parametrize("name", sorted(SDES))
@@ -122,5 +139,5 @@ def test_gmm_log_density_at_time_zero_matches_scipy():
 
 
 def test_unknown_sde_lists_choices():
-  with pytest.raises(ValueError, match="subvpsde.*vesde.*vpsde"):
-    sde_lib.get_sde("edm")
+  with pytest.raises(ValueError, match="edm.*subvpsde.*vesde.*vpsde"):
+    sde_lib.get_sde("ito")

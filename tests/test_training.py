@@ -15,7 +15,7 @@ from workflows.train import train
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOY = "configs/toy.py:two_moons,vpsde"
-SMALL = {"training.batch_size": 64, "model.nf": 32, "model.num_scales": 20,
+SMALL = {"training.batch_size": 64, "model.nf": 32, "sde.num_scales": 20, "sampling.num_steps": 20,
          "sampling.num_samples": 16, "sampling.batch_size": 8}
 
 

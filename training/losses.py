@@ -1,12 +1,13 @@
-"""Denoising score matching losses (Song et al. 2021, Eq. 7; SMLD: Song & Ermon 2019; DDPM: Ho et al. 2020).
+"""Denoising score matching losses (Song et al. 2021, Eq. 7; SMLD: Song & Ermon 2019; DDPM: Ho et
+al. 2020; EDM: Karras et al. 2022, Sec. 5).
 
 Each loss is `loss(params, x (B, ...), rng) -> (scalar, per-example losses (B,))` built from a score
-model with `.score(params, x, t, train=True, rng=...)`.
+model with `.score(params, x, t, train=True, rng=...)` (and `.score_at_level` for discrete time).
 """
 import jax
 import jax.numpy as jnp
 
-from sde_lib import SDE, VESDE, VPSDE, SubVPSDE, batch_expand
+from sde_lib import SDE, batch_expand
 
 
 def _reduce(x, reduce_mean: bool):
@@ -38,51 +39,42 @@ def continuous_dsm_loss(sde: SDE, score_model, *, reduce_mean: bool, likelihood_
   return loss
 
 
-def smld_loss(sde: VESDE, score_model, *, reduce_mean: bool):
-  """NCSN loss: sum_i sigma_i^2 E ||s(x + sigma_i z, sigma_i) + z / sigma_i||^2 over the N noise levels."""
+def discrete_dsm_loss(sde: SDE, score_model, *, reduce_mean: bool):
+  """Denoising score matching over the SDE's N-level chain, level i ~ U{0..N-1} (the released
+  code's discrete losses): x_i = alpha_i x + sigma_i z and E ||sigma_i s(x_i, i) + z||^2. With the
+  VE table this is the NCSN loss (weights sigma_i^2); with the VP (DDPM) table it is DDPM's simple
+  loss ||eps_theta - z||^2, eps_theta = -sigma_i s."""
+  levels = sde.discrete_levels(sde.N)
 
   def loss(params, x, rng):
     i_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
     i = jax.random.randint(i_rng, (x.shape[0],), 0, sde.N)
-    sigma = batch_expand(sde.discrete_sigmas[i], x)
+    alpha, sigma = batch_expand(levels.alphas[i], x), batch_expand(levels.sigmas[i], x)
     z = jax.random.normal(z_rng, x.shape)
-    t = sde.step_time(i.astype(x.dtype))  # discrete level i <-> a time mapped back to i
-    score = score_model.score(params, x + sigma * z, t, train=True, rng=dropout_rng)
+    score = score_model.score_at_level(params, alpha * x + sigma * z, i, train=True, rng=dropout_rng)
     losses = _reduce(jnp.square(score * sigma + z), reduce_mean)
     return jnp.mean(losses), losses
 
   return loss
 
 
-def ddpm_loss(sde: VPSDE, score_model, *, reduce_mean: bool):
-  """DDPM's simple loss E ||eps_theta(sqrt(a_i) x + sqrt(1 - a_i) z, i) - z||^2 with eps_theta = -std s."""
+def edm_loss(sde: SDE, score_model, *, reduce_mean: bool, sigma_data: float, p_mean: float,
+             p_std: float):
+  """EDM's loss (Karras et al. 2022, Eq. 8 and Table 1): ln sigma ~ N(p_mean, p_std^2) for the
+  noise level sigma = s / a, weight (sigma^2 + sigma_data^2) / (sigma sigma_data)^2 on
+  ||D(x(t), t) - x||^2, D the model's denoiser (Tweedie: (x + s^2 score) / a)."""
 
   def loss(params, x, rng):
-    i_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
-    i = jax.random.randint(i_rng, (x.shape[0],), 0, sde.N)
-    alpha_bar = sde.alphas_cumprod[i]
-    std = batch_expand(jnp.sqrt(1.0 - alpha_bar), x)
-    z = jax.random.normal(z_rng, x.shape)
-    t = sde.step_time(i.astype(x.dtype))
-    x_t = batch_expand(jnp.sqrt(alpha_bar), x) * x + std * z
+    sigma_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
+    sigma = jnp.exp(p_mean + p_std * jax.random.normal(sigma_rng, (x.shape[0],)))
+    t = sde.time_at_noise_level(sigma)
+    mean, std = sde.marginal_prob(x, t)
+    x_t = mean + batch_expand(std, x) * jax.random.normal(z_rng, x.shape)
     score = score_model.score(params, x_t, t, train=True, rng=dropout_rng)
-    losses = _reduce(jnp.square(score * std + z), reduce_mean)
+    scale = batch_expand(sde.marginal_coeffs(t)[0], x)
+    denoised = (x_t + batch_expand(std**2, x) * score) / scale
+    weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+    losses = weight * _reduce(jnp.square(denoised - x), reduce_mean)
     return jnp.mean(losses), losses
 
   return loss
-
-
-def get_loss_fn(sde: SDE, score_model, *, continuous: bool, reduce_mean: bool,
-                likelihood_weighting: bool, eps: float):
-  """The paper's loss for this SDE: continuous DSM, or the discrete SMLD (VE) / DDPM (VP) loss."""
-  if continuous:
-    return continuous_dsm_loss(sde, score_model, reduce_mean=reduce_mean,
-                               likelihood_weighting=likelihood_weighting, eps=eps)
-  if likelihood_weighting:
-    raise ValueError("likelihood_weighting needs continuous training (training.continuous=True).")
-  if isinstance(sde, VESDE):
-    return smld_loss(sde, score_model, reduce_mean=reduce_mean)
-  if isinstance(sde, VPSDE) and not isinstance(sde, SubVPSDE):
-    return ddpm_loss(sde, score_model, reduce_mean=reduce_mean)
-  raise ValueError(f"Discrete training is defined for VE (SMLD) and VP (DDPM), not {type(sde).__name__}; "
-                   "set training.continuous=True.")

@@ -4,14 +4,12 @@ import json
 import math
 import pathlib
 
-import matplotlib
 import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 from PIL import Image
 
 from training.checkpoints import write_text_atomic
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 
 def _write_bytes_atomic(path: pathlib.Path, data: bytes) -> None:
@@ -33,14 +31,15 @@ def save_json(path, record: dict) -> None:
 def scatter_png(path, points: np.ndarray, reference: np.ndarray | None = None, title: str = ""):
   """2-D scatter of points (N, 2), beside reference data when given."""
   panels = [("samples", points)] + ([("data", reference)] if reference is not None else [])
-  fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 4), squeeze=False)
+  fig = Figure(figsize=(4 * len(panels), 4))  # no pyplot: no global backend state
+  FigureCanvasAgg(fig)
+  axes = fig.subplots(1, len(panels), squeeze=False)
   lim = np.percentile(np.abs(np.concatenate([p for _, p in panels])), 99.5) * 1.1
   for ax, (name, pts) in zip(axes[0], panels):
     ax.scatter(pts[:, 0], pts[:, 1], s=1, alpha=0.5)
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"{name} {title}".strip())
   buf = io.BytesIO()
   fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-  plt.close(fig)
   _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
 
 

@@ -11,7 +11,7 @@ import tqdm
 
 import data_sources
 from training import checkpoints
-from training.parallel import DataParallel
+from parallel import DataParallel
 from training.state import TrainState
 from training.step import fuse_steps, make_train_step
 from workflows import build
@@ -41,7 +41,7 @@ class Trainer:
   def batch(self, step: int) -> jax.Array:
     """Global batch for steps [step, step + K): (B, ...) or (K, B, ...) when K > 1 are fused."""
     t, d = self.config.training, self.config.data
-    info = data_sources.data_info(d)
+    info = build.data_info(self.config)
     local = []
     for s in range(step, step + t.steps_per_call):
       idx = data_sources.batch_indices(len(self.train_source), self.config.seed, s, t.batch_size,
@@ -56,6 +56,7 @@ class Trainer:
 
 
 def build_trainer(config) -> Trainer:
+  build.check_config(config)
   if config.model.name == "gmm_analytic":
     raise ValueError("model.name='gmm_analytic' is exact and has no parameters: nothing to train. "
                      "Run --mode=sample or --mode=likelihood directly.")
@@ -64,7 +65,8 @@ def build_trainer(config) -> Trainer:
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   optimizer = build.build_optimizer(config)
-  step = make_train_step(build.build_loss(config, sde, score_model), optimizer, config.model.ema_rate)
+  step = make_train_step(build.build_loss(config, sde, score_model), optimizer,
+                         config.training.ema_rate)
   batch_sharding = parallel.batch
   if config.training.steps_per_call > 1:
     step, batch_sharding = fuse_steps(step), parallel.stacked_batch
@@ -76,8 +78,8 @@ def build_trainer(config) -> Trainer:
   # threefry. Step randomness stays threefry, whose values do not depend on the sharding.
   init_key = jax.random.key(config.seed, impl="rbg")
   base_key = build.stream_key(config, "train")
-  return Trainer(config, parallel, init_fn, step_fn, data_sources.load_split(config.data, "train"),
-                 init_key, base_key)
+  return Trainer(config, parallel, init_fn, step_fn, build.load_split(config, "train"), init_key,
+                 base_key)
 
 
 def _check_finite(metrics: dict, step: int, manager) -> None:

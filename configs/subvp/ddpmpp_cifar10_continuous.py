@@ -9,5 +9,5 @@ from configs.vp import ddpmpp_cifar10_continuous as vp_config
 
 def get_config():
   config = vp_config.get_config()  # identical but for the SDE
-  config.training.sde = "subvpsde"
+  config.sde.name = "subvpsde"
   return config

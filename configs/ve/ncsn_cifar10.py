@@ -27,9 +27,10 @@ def get_config(techniques: str = ""):
   model = config.model
   model.name = "ncsn"
   model.scale_by_sigma = False
-  model.num_scales = 232 if "124" in techniques else 10
-  model.sigma_max = 50.0 if "124" in techniques else 1.0
-  model.ema_rate = 0.999 if "5" in techniques else 0.0
+  config.sde.num_scales = 232 if "124" in techniques else 10
+  config.sampling.num_steps = config.sde.num_scales  # PC steps = N, as released
+  config.sde.sigma_max = 50.0 if "124" in techniques else 1.0
+  config.training.ema_rate = 0.999 if "5" in techniques else 0.0
   model.normalization = "InstanceNorm++"
   model.nonlinearity = "elu"
 

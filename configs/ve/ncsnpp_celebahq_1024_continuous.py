@@ -19,8 +19,8 @@ def get_config():
   config.data.image_size = 1024
 
   model = config.model
-  model.sigma_max = 1348.0
-  model.ema_rate = 0.9999
+  config.sde.sigma_max = 1348.0
+  config.training.ema_rate = 0.9999
   model.nf = 16
   model.ch_mult = (1, 2, 4, 8, 16, 32, 32, 32)  # 1024 -> 8
   model.num_res_blocks = 1

@@ -10,5 +10,5 @@ from configs.default_lsun import get_default_configs
 def get_config():
   config = get_default_configs()
   config.data.dataset = "lsun_church"
-  config.model.sigma_max = 380.0
+  config.sde.sigma_max = 380.0
   return config

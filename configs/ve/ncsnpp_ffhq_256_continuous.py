@@ -10,5 +10,5 @@ from configs.default_lsun import get_default_configs
 def get_config():
   config = get_default_configs()
   config.data.dataset = "ffhq"
-  config.model.sigma_max = 348.0
+  config.sde.sigma_max = 348.0
   return config

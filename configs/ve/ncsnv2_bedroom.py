@@ -23,9 +23,10 @@ def get_config():
 
   model = config.model
   model.name = "ncsnv2_128"
-  model.sigma_max = 190.0
-  model.num_scales = 1086
-  model.ema_rate = 0.9999
+  config.sde.sigma_max = 190.0
+  config.sde.num_scales = 1086
+  config.sampling.num_steps = config.sde.num_scales  # PC steps = N, as released
+  config.training.ema_rate = 0.9999
   model.normalization = "InstanceNorm++"
   model.nonlinearity = "elu"
 

@@ -19,7 +19,8 @@ def get_config():
 
   model = config.model
   model.name = "ncsnv2"
-  model.num_scales = 232
+  config.sde.num_scales = 232
+  config.sampling.num_steps = config.sde.num_scales  # PC steps = N, as released
   model.normalization = "InstanceNorm++"
   model.nonlinearity = "elu"
 

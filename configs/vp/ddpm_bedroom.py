@@ -9,7 +9,7 @@ from configs.default_lsun import get_default_configs
 def get_config():
   config = get_default_configs()
   training = config.training
-  training.sde = "vpsde"
+  config.sde.name = "vpsde"
   training.continuous = False
   training.reduce_mean = True
 
@@ -24,8 +24,8 @@ def get_config():
   model = config.model
   model.name = "ddpm"
   model.scale_by_sigma = False
-  model.num_scales = 1000
-  model.ema_rate = 0.9999
+  config.sde.num_scales = 1000
+  config.training.ema_rate = 0.9999
   model.ch_mult = (1, 1, 2, 2, 4, 4)            # 256 -> 8
 
   config.optim.lr = 2e-5

@@ -10,7 +10,7 @@ from configs.default_cifar10 import get_default_configs
 def get_config():
   config = get_default_configs()
   training = config.training
-  training.sde = "vpsde"
+  config.sde.name = "vpsde"
   training.continuous = False
   training.reduce_mean = True
 
@@ -22,6 +22,6 @@ def get_config():
 
   model = config.model
   model.scale_by_sigma = False
-  model.ema_rate = 0.9999
+  config.training.ema_rate = 0.9999
   model.embedding_type = "positional"
   return config

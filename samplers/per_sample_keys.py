@@ -1,4 +1,5 @@
-"""Randomness that does not depend on batch size or device count (ARCHITECTURE.md, principle 8).
+"""Per-sample keys: randomness that does not depend on batch size or device count
+(ARCHITECTURE.md, principle 8).
 
 Sample j owns the key fold_in(base_key, j); the noise it sees at step s is drawn from
 fold_in(key_j, s). So sample j is the same whether it is drawn alone, in a batch of 8 or
@@ -20,6 +21,11 @@ def step_keys(keys: jax.Array, step) -> jax.Array:
 def per_sample_normal(keys: jax.Array, step, shape: tuple) -> jax.Array:
   """Standard normal noise (B, *shape), sample j drawn from fold_in(keys[j], step)."""
   return jax.vmap(lambda k: jax.random.normal(k, shape))(step_keys(keys, step))
+
+
+def per_sample_uniform(keys: jax.Array, step) -> jax.Array:
+  """U[0, 1) draws (B,), sample j drawn from fold_in(keys[j], step)."""
+  return jax.vmap(lambda k: jax.random.uniform(k))(step_keys(keys, step))
 
 
 def per_sample_prior(sde, keys: jax.Array, step, shape: tuple) -> jax.Array:

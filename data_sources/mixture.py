@@ -1,8 +1,8 @@
-"""Exact score and log-density of a Gaussian mixture perturbed by any of the paper's SDEs.
+"""A Gaussian mixture: a data distribution whose perturbed densities are all closed-form.
 
-If x(0) ~ sum_k w_k N(mu_k, S_k) and p_0t(x(t)|x(0)) = N(a(t) x(0), s(t)^2 I), then
-x(t) ~ sum_k w_k N(a mu_k, a^2 S_k + s^2 I): score and log p_t are closed-form, which makes
-this the oracle for samplers and likelihoods (no training needed).
+If x(0) ~ sum_k w_k N(mu_k, S_k) and p_0t(x(t)|x(0)) = N(a x(0), s^2 I), then
+x(t) ~ sum_k w_k N(a mu_k, a^2 S_k + s^2 I): log p_t and its score are exact at every (a, s),
+which makes it the oracle for samplers and likelihoods (models.analytic wraps it as a model).
 """
 import dataclasses
 
@@ -10,7 +10,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sde_lib import SDE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,30 +70,3 @@ class GaussianMixture:
     chol = np.linalg.cholesky(np.asarray(self.covs))[k]
     z = rng.standard_normal((n, self.dim))
     return np.asarray(self.means)[k] + np.einsum("nij,nj->ni", chol, z)
-
-
-def marginal_coeffs(sde: SDE, t):
-  """Mean scale a(t) (B,) and std s(t) (B,) of the SDE's perturbation kernel."""
-  mean, std = sde.marginal_prob(jnp.ones((t.shape[0], 1)), t)
-  return mean[:, 0], std
-
-
-@dataclasses.dataclass(frozen=True)
-class AnalyticGMMScore:
-  """Score model with no parameters: the exact score of the mixture perturbed by `sde`."""
-
-  sde: SDE
-  mixture: GaussianMixture
-  continuous: bool = True
-
-  def init(self, rng, example_x):
-    del rng, example_x
-    return {}
-
-  def score(self, params, x, t, *, train=False, rng=None):
-    del params, train, rng
-    return self.mixture.score(x, *marginal_coeffs(self.sde, t))
-
-  def log_prob(self, x, t):
-    """Exact log p_t(x): (B, D), (B,) -> (B,)."""
-    return self.mixture.log_prob(x, *marginal_coeffs(self.sde, t))

@@ -1,0 +1,80 @@
+"""EDM's samplers (Karras et al. 2022, Alg. 1-2): Euler and Heun steps of the probability-flow ODE
+written for the unscaled x~ = x / a(t) against its noise level sigma = s(t) / a(t),
+
+  dx~ / dsigma = (x~ - D(x, t)) / sigma  (their Eq. 4 with s = 1),
+
+which holds for every SDE here since x~ ~ x0 + sigma n. For the EDM SDE (sigma(t) = t, a = 1) this
+is their sampler exactly; for VP / sub-VP it is EDM's advice of stepping in sigma, not t (Euler is
+then deterministic DDIM). Churn at step i raises the noise level by gamma_i = min(S_churn / n,
+sqrt(2) - 1) where S_tmin <= sigma_i <= S_tmax, adding fresh noise of std
+sqrt(sigma^_i^2 - sigma_i^2) S_noise to x~ (Alg. 2, lines 4-6), then steps from sigma^_i.
+"""
+import jax
+import jax.numpy as jnp
+
+from samplers.per_sample_keys import per_sample_normal, per_sample_prior
+from sde_lib import batch_expand
+
+SQRT2_MINUS_1 = 2.0**0.5 - 1.0
+
+
+def _direction(fns, x_tilde, sigma):
+  """(x~ - D) / sigma at noise level sigma (scalar): (B, ...) -> (B, ...)."""
+  t = fns.sde.time_at_noise_level(jnp.full((x_tilde.shape[0],), sigma, x_tilde.dtype))
+  a = fns.sde.marginal_coeffs(t)[0]
+  return (x_tilde - fns.denoise(batch_expand(a, x_tilde) * x_tilde, t)) / sigma
+
+
+def _constrain_unscaled(fns, x_tilde, t, step):
+  """fns.project applied to x = a(t) x~ at the scalar time t, back in x~."""
+  if fns.project is None:
+    return x_tilde
+  a = batch_expand(fns.sde.marginal_coeffs(jnp.full(x_tilde.shape[:1], t, x_tilde.dtype))[0], x_tilde)
+  return fns.constrain(a * x_tilde, jnp.full(x_tilde.shape[:1], t, x_tilde.dtype), step) / a
+
+
+def _edm_sample(fns, times, keys, shape, second_order: bool, s_churn: float, s_tmin: float,
+                s_tmax: float, s_noise: float, denoise: bool):
+  n = times.shape[0]
+  sigmas = fns.sde.noise_level(times)
+  in_range = (sigmas >= s_tmin) & (sigmas <= s_tmax)
+  gammas = jnp.where(in_range, min(s_churn / n, SQRT2_MINUS_1), 0.0)
+
+  def body(x_tilde, inputs):
+    i, sigma, sigma_next, t_next, gamma = inputs
+    if s_churn > 0:  # Alg. 2, lines 5-6
+      sigma_hat = sigma * (1.0 + gamma)
+      noise = per_sample_normal(keys, i + 1, shape)
+      # sqrt(sigma_hat^2 - sigma^2) without cancellation (an FMA can make it negative at gamma 0)
+      x_tilde = x_tilde + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * s_noise * noise
+      sigma = sigma_hat
+    d = _direction(fns, x_tilde, sigma)
+    x_next = x_tilde + (sigma_next - sigma) * d
+    if second_order:  # Alg. 2, lines 9-11
+      x_next = x_tilde + (sigma_next - sigma) * 0.5 * (d + _direction(fns, x_next, sigma_next))
+    return _constrain_unscaled(fns, x_next, t_next, i + 1), None
+
+  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x_tilde = x / batch_expand(fns.sde.marginal_coeffs(jnp.full(x.shape[:1], times[0], x.dtype))[0], x)
+  x_tilde, _ = jax.lax.scan(body, x_tilde, (jnp.arange(n - 1), sigmas[:-1], sigmas[1:], times[1:],
+                                            gammas[:-1]))
+  last = jnp.full(x.shape[:1], times[-1], x.dtype)
+  x = batch_expand(fns.sde.marginal_coeffs(last)[0], x_tilde) * x_tilde
+  if denoise:
+    x = fns.constrain(fns.denoise(x, last), None, n)
+  return x, (n - 1) * (2 if second_order else 1) + int(denoise)
+
+
+def heun_sample(fns, times, keys, shape, s_churn: float = 0.0, s_tmin: float = 0.0,
+                s_tmax: float = float("inf"), s_noise: float = 1.0, denoise: bool = True):
+  """EDM's Heun sampler (Alg. 2; Alg. 1 when s_churn = 0) over `times` (n,): n - 1 Heun steps
+  (2 NFE each) then the step to noise-free data D(x, eps) (1 NFE) if `denoise`: 2n - 1 NFE, as
+  EDM counts. keys (B, key): per-sample keys (prior: step 0; step i's churn noise: i + 1)."""
+  return _edm_sample(fns, times, keys, shape, True, s_churn, s_tmin, s_tmax, s_noise, denoise)
+
+
+def euler_sample(fns, times, keys, shape, s_churn: float = 0.0, s_tmin: float = 0.0,
+                 s_tmax: float = float("inf"), s_noise: float = 1.0, denoise: bool = True):
+  """Euler steps in sigma (with optional churn): n - 1 steps + D(x, eps); without churn this is
+  deterministic DDIM."""
+  return _edm_sample(fns, times, keys, shape, False, s_churn, s_tmin, s_tmax, s_noise, denoise)

@@ -1,0 +1,27 @@
+"""The global-batch loop that sampling and likelihood share: every host feeds its share of each
+global batch, and every host gets all the results back."""
+import jax
+import numpy as np
+import tqdm
+from jax.experimental import multihost_utils
+
+from parallel import DataParallel
+
+
+def map_global_batches(fn, num_items: int, batch: int, parallel: DataParallel, make_inputs,
+                       desc: str):
+  """Outputs of fn over items 0..num_items-1 (a pytree of numpy arrays with leading num_items).
+
+  fn(*global_arrays) is jitted with batch-sharded inputs; make_inputs(indices (local,)) gives this
+  host's numpy inputs for the global item indices it owns. The last batch runs full and its
+  extra items are dropped.
+  """
+  parallel.check_batch_size(batch, f"batch size of {desc}")
+  local = batch // jax.process_count()
+  first = jax.process_index() * local
+  chunks = []
+  for start in tqdm.trange(0, num_items, batch, desc=desc, disable=jax.process_index() != 0):
+    mine = np.arange(start + first, start + first + local)
+    outputs = fn(*(parallel.global_array(v) for v in make_inputs(mine)))
+    chunks.append(jax.tree.map(lambda v: multihost_utils.process_allgather(v, tiled=True), outputs))
+  return jax.tree.map(lambda *parts: np.concatenate(parts)[:num_items], *chunks)
