@@ -1,6 +1,6 @@
-"""Overhead of the jitted PC sampler over its score evaluations.
+"""Overhead of the jitted grid samplers (PC, DDIM, Heun) over their score evaluations.
 
-ratio = time of one jitted pc_sample run / (NFE x time of one jitted score evaluation), on the
+ratio = time of one jitted sampler run / (NFE x time of one jitted score evaluation), on the
 same batch with a small MLP score network (random parameters: timing only). A ratio near 1
 means the loop, the per-sample noise and the predictor/corrector arithmetic are nearly free.
 A single jitted call also pays its dispatch, so `vs loop` compares with a jitted loop of NFE
@@ -9,6 +9,7 @@ hoist the time embedding out of the loop): the sampler's own overhead.
 
   python benchmarks/sampler_overhead.py --batch 256 --dims 2 --N 1000
 """
+import functools
 import argparse
 import time
 
@@ -16,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import models
 from models.mlp import MLP
-from models.score import NetworkScore
-from samplers import pc_nfe, pc_sample, sample_keys
+from samplers import ModelFns, get_solver, make_grid, sample_keys
 from sde_lib import get_sde
 
 
@@ -26,12 +27,13 @@ def parse_args():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--batch", type=int, default=256)
   parser.add_argument("--dims", type=int, default=2)
-  parser.add_argument("--N", type=int, default=1000, help="PC steps (the SDE's N)")
+  parser.add_argument("--N", type=int, default=1000, help="grid steps (PC: the SDE's N)")
   parser.add_argument("--sde", default="vpsde", choices=["vesde", "vpsde", "subvpsde"])
   parser.add_argument("--nf", type=int, default=128, help="MLP width")
   parser.add_argument("--layers", type=int, default=3, help="MLP residual blocks")
-  parser.add_argument("--combos", default="euler_maruyama:none,reverse_diffusion:langevin,"
-                      "none:ald", help="comma-separated predictor:corrector pairs")
+  parser.add_argument("--combos", default="pc:euler_maruyama:none,pc:reverse_diffusion:langevin,"
+                      "pc:none:ald,pc:reverse_diffusion:mala,ddim,heun",
+                      help="comma-separated solvers; pc:PREDICTOR:CORRECTOR for PC")
   parser.add_argument("--n-steps", type=int, default=1, help="corrector steps per PC step")
   parser.add_argument("--repeats", type=int, default=5)
   return parser.parse_args()
@@ -48,11 +50,21 @@ def best_time(fn, *args, repeats):
   return min(times)
 
 
+def traced_nfe(run, *args) -> int:
+  """The NFE a grid solver reports (a Python int, known once traced)."""
+  box = []
+  jax.eval_shape(lambda *a: box.append(run(*a)[1]) or 0, *args)
+  return int(box[0])
+
+
 def main():
   args = parse_args()
   sde = get_sde(args.sde, N=args.N)
   embedding = "fourier" if args.sde == "vesde" else "positional"
-  model = NetworkScore(sde, MLP(nf=args.nf, num_layers=args.layers, embedding_type=embedding))
+  name = models.parameterization_name("score_sde", args.sde, True)
+  model = models.NetworkScore(sde, MLP(nf=args.nf, num_layers=args.layers,
+                                       embedding_type=embedding),
+                              models.PARAMETERIZATIONS[name](sde))
   x = jax.random.normal(jax.random.key(0), (args.batch, args.dims))
   params = model.init(jax.random.key(1), x)
   t = jnp.full((args.batch,), 0.5)
@@ -70,17 +82,20 @@ def main():
   keys = sample_keys(jax.random.key(2), jnp.arange(args.batch))
   print(f"sde={args.sde} batch={args.batch} dims={args.dims} N={args.N} MLP nf={args.nf} "
         f"layers={args.layers}; one score evaluation: {score_time * 1e3:.3f} ms")
-  print(f"{'predictor':>18} {'corrector':>9} {'NFE':>6} {'sampler s':>10} "
+  times = make_grid(sde, "uniform", args.N, 1e-3)
+  print(f"{'solver':>36} {'NFE':>6} {'sampler s':>10} "
         f"{'NFE x score s':>14} {'ratio':>6} {'loop s':>7} {'vs loop':>7}")
   for combo in args.combos.split(","):
-    predictor, corrector = combo.split(":")
-    sample = jax.jit(lambda p, k, predictor=predictor, corrector=corrector: pc_sample(
-        sde, lambda y, s: model.score(p, y, s), k, (args.dims,), predictor, corrector, 0.16,
-        args.n_steps)[0])
-    nfe = pc_nfe(sde, predictor, corrector, args.n_steps)
+    method, *pc = combo.split(":")
+    options = dict(predictor=pc[0], corrector=pc[1], n_steps=args.n_steps, use_tables=True) if pc else {}
+    solver = functools.partial(get_solver(method).sample, **options)
+    fns = lambda p: ModelFns(sde, functools.partial(model.score, p))
+    run = lambda p, k, solver=solver: solver(fns(p), times, k, (args.dims,))
+    nfe = traced_nfe(run, params, keys)
+    sample = jax.jit(lambda p, k, run=run: run(p, k)[0])
     sampler_time = best_time(sample, params, keys, repeats=args.repeats)
     loop_time = best_time(score_loop, params, x, nfe, repeats=args.repeats)
-    print(f"{predictor:>18} {corrector:>9} {nfe:>6} {sampler_time:>10.3f} "
+    print(f"{combo:>36} {nfe:>6} {sampler_time:>10.3f} "
           f"{nfe * score_time:>14.3f} {sampler_time / (nfe * score_time):>6.3f} "
           f"{loop_time:>7.3f} {sampler_time / loop_time:>7.3f}")
 

@@ -100,3 +100,4 @@ def get_default_configs() -> ml_collections.ConfigDict:
   optim.warmup = 100                            # linear warm-up steps
   optim.grad_clip = 1.0                         # global-norm clipping threshold (< 0: off)
   return config
+

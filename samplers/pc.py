@@ -58,31 +58,29 @@ def pc_sample(fns, steps: PCSteps, keys, shape, predictor: str, corrector: str, 
   released code), and the NFE (a Python int).
 
   fns: samplers.ModelFns; keys (B, key) per-sample keys: the prior sample comes from step 0 of
-  each, step i's noise from step i + 1 (predictor: fold 0, corrector: fold 1). fns.project is
-  applied after each corrector (at t_i) and predictor (at t_{i+1}) update, and to the final
-  noise-free mean as clean data (the paper's inpainter, App. I.2). `denoise` returns
-  the last predictor step's noise-free mean, or for corrector-only sampling (predictor 'none')
-  adds the denoising step x + s^2 score (Tweedie; Song & Ermon 2020, Sec. 3.3).
+  each, step i's predictor noise from step i + 1, its corrector's from the keys of step n + 1 + i
+  (folded once more per corrector step). fns.project is applied after each corrector (at t_i)
+  and predictor (at t_{i+1}) update, and to the final noise-free mean as clean data (the paper's
+  inpainter, App. I.2). `denoise` returns the last predictor step's noise-free mean, or for
+  corrector-only sampling (predictor 'none') adds the denoising step x + s^2 score (Tweedie;
+  Song & Ermon 2020, Sec. 3.3).
   """
   predict, correct = get_predictor(predictor), get_corrector(corrector)
   x = per_sample_prior(fns.sde, keys, 0, shape)
-
   vec = lambda t: jnp.full((x.shape[0],), t, x.dtype)
+  n = steps.t.shape[0]
   t_next = jnp.concatenate([steps.t[1:], steps.t[-1:]])  # the last step's noisy x: still at eps
 
   def body(carry, inputs):
     x, _ = carry
     i, step, after = inputs
-    keys_i = step_keys(keys, i + 1)
-    x = correct.update(fns, x, step, step_keys(keys_i, 1), snr, n_steps)
+    x = correct.update(fns, x, step, step_keys(keys, n + 1 + i), snr, n_steps)
     x = fns.constrain(x, vec(step.t), 2 * i + 1)
-    x, x_mean = predict.update(fns, x, step, per_sample_normal(keys_i, 0, shape), probability_flow)
+    x, x_mean = predict.update(fns, x, step, per_sample_normal(keys, i + 1, shape), probability_flow)
     return (fns.constrain(x, vec(after), 2 * i + 2), x_mean), None
 
-  n = steps.t.shape[0]
   (x, x_mean), _ = jax.lax.scan(body, (x, x), (jnp.arange(n), steps, t_next))
   if denoise and predict.nfe == 0:
     x_mean = fns.denoise(x, vec(steps.t[-1]))
   x_mean = fns.constrain(x_mean, None, 2 * n + 1)
-  nfe = pc_nfe(steps.t.shape[0], predictor, corrector, n_steps, denoise)
-  return (x_mean if denoise else x), nfe
+  return (x_mean if denoise else x), pc_nfe(n, predictor, corrector, n_steps, denoise)

@@ -8,6 +8,8 @@ import inspect
 import json
 import pathlib
 
+import jax
+import jax.numpy as jnp
 import pytest
 
 import data_sources
@@ -17,7 +19,7 @@ from configs import load_config
 from workflows import build
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SDES = ("vesde", "vpsde", "subvpsde")
+SDES = ("vesde", "vpsde", "subvpsde", "edm")
 TOY = (*data_sources.toy.TOY_DATASETS, "gmm")
 # Files whose get_config takes an argument: every value worth loading.
 ARGS = {
@@ -160,3 +162,17 @@ def test_ncsn_classes_follow_num_scales():
   config = _load("ve/ncsn_cifar10.py:124", {"sde.num_scales": 100})
   assert config.model.num_classes == 100
   assert _load("ve/ncsn_celeba.py").model.num_classes == 10
+
+
+@pytest.mark.parametrize("spec", FILES)
+def test_every_config_builds_its_sampler_and_traces_one_step(spec):
+  """Config -> SDE, score model, parameterisation, grid and solver wire up: one sampling step
+  of the configured method is traced (jax.eval_shape, no allocation) to the data's shape."""
+  config = _load(spec, {"sampling.num_steps": 2})
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  key = jax.random.key(0)
+  params = jax.eval_shape(lambda k: score_model.init(k, build.example_batch(config)), key)
+  keys = samplers.sample_keys(key, jnp.arange(1))
+  x, nfe = jax.eval_shape(build.build_sampler(config, sde, score_model), params, keys)
+  assert x.shape == (1, *build.data_info(config).shape) and nfe.shape == (1,)

@@ -11,6 +11,7 @@ import data_sources
 import models
 import samplers
 from configs import load_config
+from oracles import energy_distance
 from workflows import build, sample as sample_mode, train as train_mode
 from workflows.likelihood import likelihood
 from workflows.train import build_trainer
@@ -93,19 +94,14 @@ def test_analytic_likelihood_from_the_command_line_equals_exact(tmp_path):
   assert (tmp_path / "likelihood.json").is_file()
 
 
-def energy_distance(x: np.ndarray, y: np.ndarray) -> float:
-  """Two-sample energy distance 2E|x-y| - E|x-x'| - E|y-y'| (zero iff equal distributions)."""
-  d = lambda a, b: np.linalg.norm(a[:, None] - b[None], axis=-1).mean()
-  return 2 * d(x, y) - d(x, x) - d(y, y)
-
-
-def test_training_lowers_loss_and_brings_samples_to_the_data(tmp_path):
-  config = load_config("configs/toy.py:two_moons,vpsde", {
+@pytest.mark.parametrize("sde,steps", [("vpsde", 200), ("edm", 18)])
+def test_training_lowers_loss_and_brings_samples_to_the_data(tmp_path, sde, steps):
+  """DSM with PC sampling (VP), and EDM's loss, preconditioning and 18-step Heun sampler."""
+  config = load_config(f"configs/toy.py:two_moons,{sde}", {
       "training.n_iters": 600, "training.batch_size": 256, "training.log_freq": 100,
       "training.snapshot_freq": 600, "training.snapshot_freq_for_preemption": 600,
       "model.nf": 64, "training.ema_rate": 0.99, "sde.num_scales": 200,
-      "sampling.num_steps": 200,
-      "sampling.num_samples": 500, "sampling.batch_size": 500})
+      "sampling.num_steps": steps, "sampling.num_samples": 500, "sampling.batch_size": 500})
   trained = train_mode(config, tmp_path)
   sde = build.build_sde(config)
   loss_fn = jax.jit(build.build_loss(config, sde, build.build_score_model(config, sde)))
