@@ -5,6 +5,7 @@
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=likelihood
 
 Any config field can be overridden, e.g. --config.training.n_iters=500; unknown fields are errors.
+Bad input prints one line saying what to do; --verbose shows the traceback instead.
 """
 import sys
 
@@ -19,7 +20,24 @@ config_flags.DEFINE_config_file("config", None, "Config file (configs/...).", lo
 flags.DEFINE_string("workdir", None, "Directory for checkpoints, samples and logs.")
 flags.DEFINE_enum("mode", "train", list(workflows.MODES), "What to run.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host runs).")
+flags.DEFINE_bool("verbose", False, "Show tracebacks of input errors.")
 flags.mark_flags_as_required(["config", "workdir"])
+
+# What bad input raises (unknown names, mistyped keys, missing files, mismatched checkpoints).
+USER_ERRORS = (ValueError, KeyError, AttributeError, OSError, FloatingPointError)
+
+
+def one_line(err: BaseException) -> str:
+  """The error's message on one line (ml_collections quotes and escapes its KeyErrors)."""
+  message = str(err.args[0]) if err.args else type(err).__name__
+  message = message.replace("\\n", " ").replace("\\'", "'")
+  if len(message) > 1 and message[0] == message[-1] and message[0] in "'\"":
+    message = message[1:-1]
+  return " ".join(message.split())
+
+
+def fail(err: BaseException):
+  sys.exit(f"Error: {one_line(err)} (--verbose shows the traceback)")
 
 
 def main(argv):
@@ -28,18 +46,25 @@ def main(argv):
   if FLAGS.distributed:
     import jax  # pylint: disable=g-import-not-at-top
     jax.distributed.initialize()
-  logging.set_verbosity(logging.WARNING)  # orbax is chatty at INFO
-  workflows.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+  logging.set_verbosity(logging.ERROR)  # orbax warns at every read-only restore
+  try:
+    workflows.MODES[FLAGS.mode](FLAGS.config, FLAGS.workdir)
+  except USER_ERRORS as err:
+    if FLAGS.verbose:
+      raise
+    fail(err)
 
 
 def parse_flags(argv):
-  """absl's parser, after rejecting config keys that moved (configs.MOVED_KEYS) by name."""
+  """absl's flag parsing with config errors (moved keys, mistyped overrides) on one line."""
   overridden = [a[len("--config."):].split("=")[0] for a in argv[1:] if a.startswith("--config.")]
   try:
     configs.check_moved_keys(overridden)
-  except KeyError as err:
-    sys.exit(f"Error: {err.args[0]}")
-  return app.parse_flags_with_usage(argv)
+    return FLAGS(argv)
+  except (flags.Error, *USER_ERRORS) as err:
+    if "--verbose" in argv:
+      raise
+    fail(err)
 
 
 if __name__ == "__main__":

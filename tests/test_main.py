@@ -31,6 +31,37 @@ def test_mistyped_override_is_rejected(tmp_path):
   assert "batchsize" in result.stderr and "batch_size" in result.stderr
 
 
+BAD_INVOCATIONS = [  # (arguments after --workdir, text the one error line must hold)
+    (["--config=configs/toy.py:swiss_roll,vpsde", "--config.training.batchsize=8"], "batch_size"),
+    (["--config=configs/toy.py:swiss_roll,vpsde", "--mode=sample"], "--mode=train"),
+    (["--config=configs/toy.py:swiss_roll,ito"], "'vpsde'"),
+    (["--config=configs/toy.py:moons,vpsde"], "'two_moons'"),
+    (["--config=configs/nope.py"], "No such file"),
+    (["--config=configs/toy.py:swiss_roll,vpsde", "--mode=fly"], "train|sample"),
+    (["--config=configs/toy.py:swiss_roll,vpsde", "--config.model.sigma_max=3"], "sde.sigma_max"),
+    (["--config=configs/gmm_analytic.py:vpsde", "--config.sampling.method=plms", "--mode=sample"],
+     "'ddim'"),
+    (["--config=configs/gmm_analytic.py:vpsde", "--config.sampling.num_steps=0", "--mode=sample"],
+     "at least 1"),
+    (["--config=configs/toy.py:swiss_roll,vpsde", "--config.training.batch_size=abc"], "int()"),
+    (["--config=configs/digits.py:vpsde", "--config.data.dataset=cifar10",
+      "--config.data.data_dir=/nonexistent"], "tfds build"),
+]
+
+
+@pytest.mark.parametrize("args,fix", BAD_INVOCATIONS, ids=range(len(BAD_INVOCATIONS)))
+def test_bad_invocations_print_one_line_naming_the_fix(tmp_path, args, fix):
+  result = run_main(f"--workdir={tmp_path}", *args)
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert result.returncode != 0
+  assert len(lines) == 1 and lines[0].startswith("Error: ") and fix in lines[0], result.stderr[-2000:]
+
+
+def test_verbose_shows_the_traceback(tmp_path):
+  result = run_main(f"--workdir={tmp_path}", "--config=configs/toy.py:swiss_roll,ito", "--verbose")
+  assert result.returncode != 0 and "Traceback" in result.stderr
+
+
 def test_sample_without_checkpoint_says_train_first(tmp_path):
   result = run_main("--config=configs/toy.py:swiss_roll,vpsde", f"--workdir={tmp_path}",
                     "--mode=sample")

@@ -3,6 +3,7 @@
 Two kinds of saves share one directory: snapshots every `snapshot_freq` steps are all kept, and
 rolling pre-emption saves in between keep only the newest `max_to_keep`.
 """
+import contextlib
 import os
 import pathlib
 import signal
@@ -10,6 +11,7 @@ import threading
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging as absl_logging
 
 
 class CheckpointMismatchError(ValueError):
@@ -18,10 +20,27 @@ class CheckpointMismatchError(ValueError):
 
 def checkpoint_manager(workdir, *, snapshot_freq: int, max_to_keep: int = 1,
                        read_only: bool = False) -> ocp.CheckpointManager:
+  """The manager of workdir/checkpoints; read_only for restoring only (no saves, no cleanup)."""
   directory = pathlib.Path(workdir).resolve() / "checkpoints"
+  if read_only:  # orbax warns about every option a read-only manager ignores, and once more
+    options = ocp.CheckpointManagerOptions(max_to_keep=None, keep_period=None,
+                                           save_interval_steps=0, create=False, read_only=True)
+    with _absl_errors_only():
+      return ocp.CheckpointManager(directory, options=options)
   options = ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, keep_period=snapshot_freq,
-                                         create=not read_only, read_only=read_only)
+                                         create=True)
   return ocp.CheckpointManager(directory, options=options)
+
+
+@contextlib.contextmanager
+def _absl_errors_only():
+  """Silences absl's INFO and WARNING lines (orbax's) inside the block."""
+  level = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(level)
 
 
 def save(manager: ocp.CheckpointManager, state) -> None:

@@ -20,8 +20,23 @@ RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
 
 
 def check_config(config) -> None:
-  """Rejects keys of an older layout (configs.MOVED_KEYS) with the name of the new key."""
+  """Rejects keys of an older layout (configs.MOVED_KEYS), naming the new key, and unknown names
+  of SDE, dataset, model, parameterisation, loss and samplers, listing the valid ones, before any
+  work is done."""
   configs.check_moved_keys(configs.flat_keys(config))
+  if config.sde.name not in sde_lib.SDES:
+    raise ValueError(f"Unknown sde.name {config.sde.name!r}; choose one of {sorted(sde_lib.SDES)}.")
+  data_sources.check_dataset_name(config.data.dataset)
+  if config.model.name != models.ANALYTIC:
+    models.get_network_class(config.model.name)
+    models.parameterization_name(config.model.parameterization, config.sde.name,
+                                 config.training.continuous)
+  if config.training.loss not in ("dsm", "edm"):
+    raise ValueError(f"Unknown training.loss {config.training.loss!r}; choose 'dsm' or 'edm'.")
+  s = config.sampling
+  samplers.get_solver(s.method), samplers.get_grid(s.grid), samplers.get_ode_solver(s.ode_solver)
+  samplers.get_predictor(s.predictor), samplers.get_corrector(s.corrector)
+  samplers.get_trace_estimator(config.eval.trace_estimator)
 
 
 def stream_key(config, purpose: str) -> jax.Array:
@@ -120,8 +135,6 @@ def build_loss(config, sde, score_model):
     return losses.edm_loss(sde, score_model, reduce_mean=t.reduce_mean,
                            sigma_data=config.model.sigma_data, p_mean=t.edm_p_mean,
                            p_std=t.edm_p_std)
-  if t.loss != "dsm":
-    raise ValueError(f"Unknown training.loss {t.loss!r}; choose 'dsm' or 'edm'.")
   if t.continuous:
     return losses.continuous_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean,
                                       likelihood_weighting=t.likelihood_weighting, eps=t.eps)

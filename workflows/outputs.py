@@ -43,17 +43,22 @@ def scatter_png(path, points: np.ndarray, reference: np.ndarray | None = None, t
   _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
 
 
-def image_grid(images: np.ndarray, centered: bool, scale: int = 1) -> np.ndarray:
-  """(N, H, W, C) model-space images -> one uint8 grid (rows*H, cols*W, C), nearest upscaled."""
+def image_grid(images: np.ndarray, centered: bool, scale: int = 1, cols: int | None = None,
+               gutter: int = 1) -> np.ndarray:
+  """(N, H, W, C) model-space images -> one uint8 grid, tiles nearest-upscaled by `scale` and
+  separated by `gutter` white pixels: (rows (H s + g) - g, cols (W s + g) - g, C). `cols`
+  defaults to a square layout."""
   pixels = (images + 1.0) / 2.0 if centered else images
   pixels = np.clip(np.round(pixels * 255.0), 0, 255).astype(np.uint8)
+  pixels = pixels.repeat(scale, axis=1).repeat(scale, axis=2)
   n, h, w, c = pixels.shape
-  cols = math.ceil(math.sqrt(n))
+  cols = cols or math.ceil(math.sqrt(n))
   rows = math.ceil(n / cols)
-  grid = np.zeros((rows * h, cols * w, c), np.uint8)
+  grid = np.full((rows * (h + gutter) - gutter, cols * (w + gutter) - gutter, c), 255, np.uint8)
   for i, im in enumerate(pixels):
-    grid[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = im
-  return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    top, left = (i // cols) * (h + gutter), (i % cols) * (w + gutter)
+    grid[top:top + h, left:left + w] = im
+  return grid
 
 
 def grid_png(path, images: np.ndarray, centered: bool) -> None:
