@@ -80,6 +80,9 @@ def get_default_configs() -> ml_collections.ConfigDict:
   data.uniform_dequantization = False           # add U[0,1) noise to pixel values (likelihood runs)
   data.random_flip = True                       # random horizontal flips
   data.data_dir = ""                            # TFDS data_dir of the prepared dataset ("": default)
+  data.image_folder = ""                        # dataset=image_folder / --mode=prepare: tree of PNG/JPEG, classes = subfolders
+  data.num_workers = 0                          # grain worker processes decoding batches (0: in the training process)
+  data.prefetch = 2                             # batches prepared ahead (per worker; threads if num_workers=0)
 
   config.model = model = ml_collections.ConfigDict()
   model.name = "ncsnpp"                         # models.NETWORKS: ncsnpp (NCSN++, DDPM++) | ddpm | ncsnv2 | ncsn

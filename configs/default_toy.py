@@ -77,6 +77,8 @@ def get_default_configs() -> ml_collections.ConfigDict:
   data.centered = True                          # (images only) scale pixels to [-1, 1]
   data.uniform_dequantization = False           # (images only) add U[0,1) noise to pixel values
   data.random_flip = False                      # (images only) random horizontal flips
+  data.num_workers = 0                          # (images only) grain worker processes (0: in the training process)
+  data.prefetch = 2                             # (images only) batches prepared ahead (per worker)
   data.gmm_weights = (0.5, 0.5)                 # dataset=gmm: mixture weights (K,)
   data.gmm_means = ((-1.5, 0.0), (1.5, 0.5))    # dataset=gmm: means (K, D)
   data.gmm_covs = (((0.3, 0.1), (0.1, 0.2)), ((0.2, 0.0), (0.0, 0.5)))  # dataset=gmm: covariances (K, D, D)

@@ -1,6 +1,8 @@
 """Stateless batching and preprocessing: the batch of step s depends only on (seed, s)."""
 import numpy as np
 
+from data_sources.transforms import to_unit_interval
+
 
 def batch_indices(num_examples: int, seed: int, step: int, global_batch: int,
                   process_index: int = 0, process_count: int = 1) -> np.ndarray:
@@ -26,11 +28,7 @@ def preprocess(batch: np.ndarray, *, is_image: bool, centered: bool, uniform_deq
     return np.asarray(batch, np.float32)
   if (uniform_dequantization or random_flip) and rng is None:
     raise ValueError("preprocess needs an rng for dequantisation or flips (keeps runs reproducible).")
-  x = np.asarray(batch, np.float32)
-  if uniform_dequantization:
-    x = (x + rng.uniform(size=x.shape)) / 256.0
-  else:
-    x = x / 255.0
+  x = to_unit_interval(batch, rng.uniform(size=np.shape(batch)) if uniform_dequantization else None)
   if random_flip:
     flip = rng.uniform(size=x.shape[0]) < 0.5
     x = np.where(flip[:, None, None, None], x[:, :, ::-1], x)

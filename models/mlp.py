@@ -14,6 +14,7 @@ def sinusoidal_embedding(labels, dim: int, max_positions: int = 10000):
 
 class MLP(nn.Module):
   """x (B, D), noise label (B,) -> output (B, D); residual blocks with the label embedding added.
+  Inputs of other shapes (B, ...) are flattened to (B, D) and the output reshaped back.
 
   embedding_type 'fourier' embeds log(label) (VE: label = sigma), 'positional' the label itself
   (VP: label = 999 t or a timestep index).
@@ -32,7 +33,8 @@ class MLP(nn.Module):
       raise ValueError(f"Unknown embedding_type {self.embedding_type!r}; use 'fourier' or 'positional'.")
     temb = sinusoidal_embedding(labels, self.nf)
     temb = nn.Dense(self.nf)(nn.swish(nn.Dense(self.nf)(temb)))
-    h = nn.Dense(self.nf)(x)
+    flat = x.reshape(x.shape[0], -1)
+    h = nn.Dense(self.nf)(flat)
     for _ in range(self.num_layers):
       h = h + nn.Dense(self.nf)(nn.swish(h + temb))
-    return nn.Dense(x.shape[-1])(nn.swish(h))
+    return nn.Dense(flat.shape[-1])(nn.swish(h)).reshape(x.shape)

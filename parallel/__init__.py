@@ -7,6 +7,7 @@ import dataclasses
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 DATA_AXIS = "data"
@@ -42,6 +43,23 @@ class DataParallel:
       raise ValueError(f"{what}={global_batch} must be divisible by the number of devices "
                        f"({jax.device_count()}).")
 
-  def global_array(self, local: np.ndarray, sharding: NamedSharding | None = None) -> jax.Array:
-    """Global array from this process's slice (B / num_processes, ...) of the batch."""
-    return jax.make_array_from_process_local_data(sharding or self.batch, local)
+  def check_same_on_all_hosts(self, what: str, value: int) -> None:
+    """Every host must run with the same `value` of setting `what` (a no-op on one host)."""
+    if jax.process_count() > 1:
+      multihost_utils.assert_equal(np.int64(value), f"{what} differs between hosts; start every "
+                                   "host with the same config.")
+
+  def global_array(self, local: np.ndarray, sharding: NamedSharding | None = None, *,
+                   global_batch: int | None = None) -> jax.Array:
+    """Global array from this process's slice (B / num_processes, ...) of the batch.
+
+    With global_batch, checks that the slice holds B / num_processes examples along the batch
+    axis (axis 1 of stacked batches).
+    """
+    sharding = sharding or self.batch
+    axis = 1 if sharding == self.stacked_batch else 0
+    if global_batch is not None and local.shape[axis] * jax.process_count() != global_batch:
+      raise ValueError(f"This host's batch holds {local.shape[axis]} examples; a global batch of "
+                       f"{global_batch} over {jax.process_count()} processes needs "
+                       f"{global_batch // jax.process_count()} on every host.")
+    return jax.make_array_from_process_local_data(sharding, local)

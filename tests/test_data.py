@@ -6,7 +6,7 @@ import tensorflow_datasets as tfds
 import data_sources
 from configs import load_config
 from workflows import build
-from data_sources import images, toy
+from data_sources import images, toy, transforms
 
 
 @pytest.mark.parametrize("name", sorted(toy.TOY_DATASETS))
@@ -65,20 +65,22 @@ def test_preprocess_scales_and_dequantises():
 
 def test_tfds_images_on_mock_cifar10():
   with tfds.testing.mock_data(num_examples=12):
-    source = images.TfdsImages("cifar10", "train", image_size=16)
-    batch = source[np.array([3, 0, 3])]
-  assert len(source) == 12
+    split = data_sources.load_split("cifar10", "train", image_size=16)
+    batch = split[np.array([3, 0, 3])]
+    example = data_sources.image_source("cifar10", "train", image_size=16)[5]
+  assert len(split) == 12
   assert batch.shape == (3, 16, 16, 3) and batch.dtype == np.uint8
   np.testing.assert_array_equal(batch[0], batch[2])
+  assert example["image"].shape == (32, 32, 3) and 0 <= example["label"] < 10
 
 
 def test_missing_tfds_dataset_says_how_to_prepare_it(tmp_path):
-  with pytest.raises(FileNotFoundError, match="not prepared.*digits"):
-    images.TfdsImages("cifar10", "train", image_size=32, data_dir=str(tmp_path))
+  with pytest.raises(FileNotFoundError, match="not prepared.*--mode=prepare.*digits"):
+    data_sources.image_source("cifar10", "train", image_size=32, data_dir=str(tmp_path))
 
 
-def test_center_crop_resize_takes_the_middle():
+def test_center_crop_takes_the_middle():
   image = np.zeros((10, 6, 1), np.uint8)
   image[2:8] = 200
-  np.testing.assert_array_equal(images.center_crop_resize(image, 6)[..., 0], 200)
-  assert images.center_crop_resize(image, 3, crop=4).shape == (3, 3, 1)
+  np.testing.assert_array_equal(transforms.center_crop(image)[..., 0], 200)
+  assert transforms.CropResize(3, crop=4).apply(image).shape == (3, 3, 1)

@@ -1,4 +1,5 @@
 """Training: same params on 1 and 8 devices, one compile, exact resume, clear errors."""
+import json
 import os
 import pathlib
 import socket
@@ -17,6 +18,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 TOY = "configs/toy.py:two_moons,vpsde"
 SMALL = {"training.batch_size": 64, "model.nf": 32, "sde.num_scales": 20, "sampling.num_steps": 20,
          "sampling.num_samples": 16, "sampling.batch_size": 8}
+# Digits through the grain input pipeline, with an MLP over the 64 pixels (compiles in seconds).
+DIGITS = "configs/digits.py:vpsde"
+DIGITS_SMALL = {**SMALL, "training.batch_size": 16, "model.name": "mlp", "sampling.corrector": "none",
+                "data.random_flip": True, "data.uniform_dequantization": True}
 
 
 def run_steps(tmp_path, devices: int, spec: str = TOY, overrides: dict = SMALL) -> dict:
@@ -43,41 +48,66 @@ def test_eight_devices_match_one_device(tmp_path):
   assert_same_training(tmp_path, TOY, SMALL)
 
 
-def test_two_processes_match_one_process(tmp_path):
-  """Two local processes x 4 CPU devices (jax.distributed) train like one process x 8 devices."""
+@pytest.mark.parametrize("spec,overrides", [(TOY, SMALL), (DIGITS, DIGITS_SMALL)])
+def test_two_processes_match_one_process(tmp_path, spec, overrides):
+  """Two local processes x 4 CPU devices (jax.distributed) train like one process x 8 devices.
+
+  Digits go through the grain pipeline: each process reads only its half of every batch (with a
+  worker process each here, in-process in the single run)."""
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
   with socket.socket() as s:
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
   out = tmp_path / "params_2x4.npz"
-  args = [sys.executable, "tests/train_steps_script.py", str(out), TOY,
-          *[f"{k}={v!r}" for k, v in SMALL.items()]]
+  multi_overrides = {**overrides, "data.num_workers": 1} if spec == DIGITS else overrides
+  args = [sys.executable, "tests/train_steps_script.py", str(out), spec,
+          *[f"{k}={v!r}" for k, v in multi_overrides.items()]]
   procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env=dict(env, MULTIPROCESS=f"127.0.0.1:{port},2,{i}")) for i in range(2)]
   logs = [p.communicate(timeout=240)[0].decode() for p in procs]
   assert all(p.returncode == 0 for p in procs), logs[0][-3000:] + logs[1][-3000:]
-  multi, single = dict(np.load(out)), run_steps(tmp_path, 8)
+  multi, single = dict(np.load(out)), run_steps(tmp_path, 8, spec, overrides)
   assert int(multi["devices"]) == 8
   for key in set(single) - {"devices", "compiles"}:
     np.testing.assert_allclose(multi[key], single[key], rtol=2e-5, atol=2e-6, err_msg=key)
 
 
-def small_config(**overrides):
-  return load_config(TOY, {**SMALL, "training.log_freq": 5, "training.snapshot_freq": 10,
-                           "training.snapshot_freq_for_preemption": 5, **overrides})
+def small_config(spec: str = TOY, **overrides):
+  base = SMALL if spec == TOY else DIGITS_SMALL
+  return load_config(spec, {**base, "training.log_freq": 5, "training.snapshot_freq": 10,
+                            "training.snapshot_freq_for_preemption": 5, **overrides})
 
 
-def test_resume_gives_same_params_as_uninterrupted(tmp_path):
-  full = train(small_config(**{"training.n_iters": 20}), tmp_path / "full")
-  train(small_config(**{"training.n_iters": 10}), tmp_path / "split")
-  resumed = train(small_config(**{"training.n_iters": 20}), tmp_path / "split")
+def assert_resume_matches(tmp_path, spec=TOY, full=None, first=None, second=None):
+  """Training 20 steps at once and 10 + 10 with a resume in between give bit-identical params
+  and EMA params (`full`, `first`, `second`: overrides of the three runs)."""
+  run = lambda overrides, n, d: train(small_config(spec, **(overrides or {}),
+                                                   **{"training.n_iters": n}), tmp_path / d)
+  uninterrupted = run(full, 20, "full")
+  run(first, 10, "split")
+  resumed = run(second, 20, "split")
   assert int(resumed.step) == 20
-  for a, b in zip(jax.tree.leaves(full.params), jax.tree.leaves(resumed.params)):
+  for a, b in zip(jax.tree.leaves(uninterrupted.params), jax.tree.leaves(resumed.params)):
     np.testing.assert_array_equal(a, b)
-  for a, b in zip(jax.tree.leaves(full.ema_params), jax.tree.leaves(resumed.ema_params)):
+  for a, b in zip(jax.tree.leaves(uninterrupted.ema_params), jax.tree.leaves(resumed.ema_params)):
     np.testing.assert_array_equal(a, b)
   assert (tmp_path / "split" / "config.json").is_file()
   assert sorted(p.name for p in (tmp_path / "split" / "checkpoints").iterdir()) == ["10", "20"]
+
+
+def test_resume_gives_same_params_as_uninterrupted(tmp_path):
+  assert_resume_matches(tmp_path)
+
+
+def test_resume_of_grain_input_with_workers_gives_same_params_as_uninterrupted(tmp_path):
+  """Digits through the grain pipeline (flips, dequantisation): in-process for the uninterrupted
+  run, 2 worker processes before the interruption and 1 after; the data position travels in the
+  checkpoint."""
+  assert_resume_matches(tmp_path, DIGITS, {"data.num_workers": 0}, {"data.num_workers": 2},
+                        {"data.num_workers": 1})
+  records = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").open()]
+  assert [r["step"] for r in records] == [5, 10, 15, 20]
+  assert all(0.0 <= r["data_wait_frac"] <= 1.0 and r["data_wait_s"] >= 0.0 for r in records)
 
 
 def test_checkpoint_that_does_not_match_config_is_a_clear_error(tmp_path):

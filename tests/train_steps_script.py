@@ -30,8 +30,9 @@ def main(out_path: str, spec: str, *overrides: str, steps: int = 3):
   config = load_config(spec, {k: ast.literal_eval(v) for k, v in (o.split("=", 1) for o in overrides)})
   trainer = build_trainer(config)
   state = trainer.init_state()
-  for step in range(steps):
-    state, metrics = trainer.step_fn(state, trainer.batch(step), trainer.base_key)
+  for _ in range(steps):
+    state, metrics = trainer.step_fn(state, trainer.next_batch(), trainer.base_key)
+  trainer.train_input.close()
   sde = build.build_sde(config)
   samples, _ = draw_samples(config, state.ema_params, sde, build.build_score_model(config, sde),
                             trainer.parallel, config.sampling.num_samples)

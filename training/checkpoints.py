@@ -1,7 +1,9 @@
 """Checkpoints of the train state through orbax (atomic writes, keep policy, resume from latest).
 
 Two kinds of saves share one directory: snapshots every `snapshot_freq` steps are all kept, and
-rolling pre-emption saves in between keep only the newest `max_to_keep`.
+rolling pre-emption saves in between keep only the newest `max_to_keep`. Each checkpoint holds
+two items: `state` (the train state) and `data` (the input pipeline's JSON position), so a
+resumed run reads the same examples as an uninterrupted one.
 """
 import contextlib
 import os
@@ -43,9 +45,17 @@ def _absl_errors_only():
     absl_logging.set_verbosity(level)
 
 
-def save(manager: ocp.CheckpointManager, state) -> None:
-  """Saves `state` at its step (async; orbax writes to a temporary dir, then renames)."""
-  manager.save(int(jax.device_get(state.step)), args=ocp.args.StandardSave(state), force=True)
+def save(manager: ocp.CheckpointManager, state, data_state: dict) -> None:
+  """Saves `state` and the input position `data_state` (JSON) at the state's step (async; orbax
+  writes to a temporary dir, then renames)."""
+  args = ocp.args.Composite(state=ocp.args.StandardSave(state),
+                            data=ocp.args.JsonSave(data_state))
+  manager.save(int(jax.device_get(state.step)), args=args, force=True)
+
+
+def restore_data_state(manager: ocp.CheckpointManager, step: int) -> dict:
+  """The input position saved with checkpoint `step`."""
+  return manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore())).data
 
 
 def restore_latest(manager: ocp.CheckpointManager, abstract_state):
@@ -54,7 +64,8 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state):
   if step is None:
     return None
   try:
-    return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
+    return manager.restore(step, args=args).state
   except (ValueError, KeyError, TypeError) as err:
     raise CheckpointMismatchError(
         f"Checkpoint {step} in {manager.directory} does not match the model built from the config "

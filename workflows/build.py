@@ -69,6 +69,12 @@ def data_info(config) -> data_sources.DataInfo:
                                 num_channels=d.get("num_channels", 0), mixture=_mixture_or_none(d))
 
 
+def _image_kwargs(data_config) -> dict:
+  d = data_config
+  return dict(image_size=d.image_size, num_channels=d.num_channels, data_dir=d.data_dir,
+              image_folder=d.image_folder)
+
+
 def load_split(config, split: str):
   """The split `split` of config.data's dataset as an indexable source."""
   d = config.data
@@ -76,8 +82,29 @@ def load_split(config, split: str):
     return data_sources.load_split(d.dataset, split, data_seed=d.data_seed,
                                    num_examples=d.num_train if split == "train" else d.num_test,
                                    mixture=_mixture_or_none(d))
-  return data_sources.load_split(d.dataset, split, image_size=d.image_size,
-                                 data_dir=d.get("data_dir", ""))
+  return data_sources.load_split(d.dataset, split, **_image_kwargs(d))
+
+
+def image_source(config, split: str):
+  """Per-example source {"image", "label"} of config.data's image set (data_sources.image_source)."""
+  return data_sources.image_source(config.data.dataset, split, **_image_kwargs(config.data))
+
+
+def build_train_input(config, process_index: int = 0, process_count: int = 1):
+  """This host's training batches {"image": (B / process_count, ...), ...} with get/set_state.
+
+  Image sets: the grain pipeline over image_source(config, "train") with the dataset's crop and
+  resize, flips and dequantisation. Generated points: stateless batches drawn with replacement.
+  """
+  d, hosts = config.data, dict(process_index=process_index, process_count=process_count)
+  batch = dict(seed=config.seed, global_batch=config.training.batch_size, **hosts)
+  if data_sources.is_low_dimensional(d.dataset):
+    return data_sources.StatelessBatches(load_split(config, "train"), **batch)
+  transforms = [data_sources.transforms.crop_resize_for(d.dataset, d.image_size),
+                data_sources.transforms.Augment(centered=d.centered, random_flip=d.random_flip,
+                                                uniform_dequantization=d.uniform_dequantization)]
+  return data_sources.GrainBatches(image_source(config, "train"), transforms,
+                                   num_workers=d.num_workers, prefetch=d.prefetch, **batch)
 
 
 def example_batch(config, batch_size: int = 1):

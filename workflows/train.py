@@ -9,7 +9,6 @@ import jax
 import numpy as np
 import tqdm
 
-import data_sources
 from training import checkpoints
 from parallel import DataParallel
 from training.state import TrainState
@@ -25,7 +24,7 @@ class Trainer:
   parallel: DataParallel
   init_fn: object       # key -> TrainState, jitted with replicated outputs
   step_fn: object       # (state, batch, key) -> (state, metrics), jitted and sharded
-  train_source: object  # indexable split of the training data
+  train_input: object   # this host's batches {"image": ..., "label": ...}, with get/set_state
   init_key: jax.Array   # parameter initialisation
   base_key: jax.Array   # step s uses fold_in(base_key, s)
 
@@ -38,21 +37,14 @@ class Trainer:
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
                                                        sharding=self.parallel.replicated), shapes)
 
-  def batch(self, step: int) -> jax.Array:
-    """Global batch for steps [step, step + K): (B, ...) or (K, B, ...) when K > 1 are fused."""
-    t, d = self.config.training, self.config.data
-    info = build.data_info(self.config)
-    local = []
-    for s in range(step, step + t.steps_per_call):
-      idx = data_sources.batch_indices(len(self.train_source), self.config.seed, s, t.batch_size,
-                                       jax.process_index(), jax.process_count())
-      rng = np.random.default_rng([self.config.seed, s, 1])
-      local.append(data_sources.preprocess(
-          self.train_source[idx], is_image=info.is_image, centered=d.centered,
-          uniform_dequantization=d.uniform_dequantization, random_flip=d.random_flip, rng=rng))
+  def next_batch(self) -> jax.Array:
+    """The next global batch of data: (B, ...), or (K, B, ...) when K steps are fused."""
+    t = self.config.training
+    local = [next(self.train_input)["image"] for _ in range(t.steps_per_call)]
     if t.steps_per_call == 1:
-      return self.parallel.global_array(local[0])
-    return self.parallel.global_array(np.stack(local), self.parallel.stacked_batch)
+      return self.parallel.global_array(local[0], global_batch=t.batch_size)
+    return self.parallel.global_array(np.stack(local), self.parallel.stacked_batch,
+                                      global_batch=t.batch_size)
 
 
 def build_trainer(config) -> Trainer:
@@ -62,6 +54,7 @@ def build_trainer(config) -> Trainer:
                      "Run --mode=sample or --mode=likelihood directly.")
   parallel = DataParallel.over_all_devices()
   parallel.check_batch_size(config.training.batch_size)
+  parallel.check_same_on_all_hosts("training.batch_size", config.training.batch_size)
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   optimizer = build.build_optimizer(config)
@@ -78,8 +71,8 @@ def build_trainer(config) -> Trainer:
   # threefry. Step randomness stays threefry, whose values do not depend on the sharding.
   init_key = jax.random.key(config.seed, impl="rbg")
   base_key = build.stream_key(config, "train")
-  return Trainer(config, parallel, init_fn, step_fn, build.load_split(config, "train"), init_key,
-                 base_key)
+  train_input = build.build_train_input(config, jax.process_index(), jax.process_count())
+  return Trainer(config, parallel, init_fn, step_fn, train_input, init_key, base_key)
 
 
 def _check_finite(metrics: dict, step: int, manager) -> None:
@@ -90,13 +83,33 @@ def _check_finite(metrics: dict, step: int, manager) -> None:
         "then rerun to resume from it.")
 
 
-def _log(workdir: pathlib.Path, step: int, metrics: dict, rate: float) -> None:
+def _log(workdir: pathlib.Path, step: int, metrics: dict, timing: dict) -> None:
   """Prints and appends to metrics.jsonl the metrics averaged since the last log."""
-  record = {"step": step, **metrics, "steps_per_sec": rate}
+  record = {"step": step, **metrics, **timing}
   if jax.process_index() == 0:
     tqdm.tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in record.items()))
     with open(workdir / "metrics.jsonl", "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
+
+
+def _timing(steps: int, seconds: float, data_wait: float) -> dict:
+  """Steps/s, and the mean time per step the loop waited for its batch (and its share)."""
+  return {"steps_per_sec": steps / seconds, "data_wait_s": data_wait / steps,
+          "data_wait_frac": data_wait / seconds}
+
+
+def _restore(trainer: Trainer, manager) -> TrainState:
+  """The newest checkpoint's state, or a fresh one; the input moved to the checkpoint's position
+  and started first, so its workers start while the state is restored or initialised."""
+  step = manager.latest_step()
+  if step is not None:
+    trainer.train_input.set_state(checkpoints.restore_data_state(manager, step))
+  trainer.train_input.start_prefetch()
+  if step is None:
+    return trainer.init_state()
+  if jax.process_index() == 0:
+    tqdm.tqdm.write(f"Resuming from the checkpoint of step {step} in {manager.directory}.")
+  return checkpoints.restore_latest(manager, trainer.abstract_state())
 
 
 def train(config, workdir) -> TrainState:
@@ -111,16 +124,27 @@ def train(config, workdir) -> TrainState:
     checkpoints.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
   manager = checkpoints.checkpoint_manager(workdir, snapshot_freq=t.snapshot_freq,
                                            max_to_keep=t.max_to_keep)
-  state = checkpoints.restore_latest(manager, trainer.abstract_state()) or trainer.init_state()
+  try:
+    state = _restore(trainer, manager)
+    return _train_loop(trainer, state, manager, workdir)
+  finally:
+    trainer.train_input.close()
+    manager.wait_until_finished()
+    manager.close()
+
+
+def _train_loop(trainer: Trainer, state: TrainState, manager, workdir: pathlib.Path) -> TrainState:
+  t = trainer.config.training
   step = int(jax.device_get(state.step))
-  if step and jax.process_index() == 0:
-    tqdm.tqdm.write(f"Resumed from the checkpoint of step {step} in {workdir}.")
   preemption = checkpoints.PreemptionFlag()
   progress = tqdm.tqdm(total=t.n_iters, initial=step, disable=jax.process_index() != 0,
                        desc="train", unit="step")
-  last_time, last_step, window = time.perf_counter(), step, []
+  last_time, last_step, window, data_wait = time.perf_counter(), step, [], 0.0
   while step < t.n_iters:
-    state, metrics = trainer.step_fn(state, trainer.batch(step), trainer.base_key)
+    wait_start = time.perf_counter()
+    batch = trainer.next_batch()
+    data_wait += time.perf_counter() - wait_start
+    state, metrics = trainer.step_fn(state, batch, trainer.base_key)
     window.append(metrics)
     step += t.steps_per_call
     progress.update(t.steps_per_call)
@@ -128,18 +152,16 @@ def train(config, workdir) -> TrainState:
       metrics = jax.tree.map(lambda *v: float(np.mean(v)), *jax.device_get(window))
       _check_finite(metrics, step, manager)
       now = time.perf_counter()
-      _log(workdir, step, metrics, (step - last_step) / (now - last_time))
+      _log(workdir, step, metrics, _timing(step - last_step, now - last_time, data_wait))
       progress.set_postfix(loss=f"{metrics['loss']:.4f}")
-      last_time, last_step, window = now, step, []
+      last_time, last_step, window, data_wait = now, step, [], 0.0
     stop = preemption.is_set(manager, step)
     if (step % t.snapshot_freq_for_preemption == 0 or step % t.snapshot_freq == 0
         or step == t.n_iters or stop):
       _check_finite(jax.device_get(window[-1] if window else metrics), step, manager)
-      checkpoints.save(manager, state)
+      checkpoints.save(manager, state, trainer.train_input.get_state())
     if stop:
       logging.warning("Pre-empted at step %d: checkpoint saved, stopping.", step)
       break
   progress.close()
-  manager.wait_until_finished()
-  manager.close()
   return state
