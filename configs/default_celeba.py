@@ -3,6 +3,9 @@
 Values follow the released score_sde code (configs/default_celeba_configs.py); every key and its
 meaning is in configs/default_cifar10.py. Variants: configs/ve/*_celeba.py.
 Run: python main.py --config=configs/ve/ncsnpp_celeba.py --workdir=workdirs/celeba --mode=train
+Prepare from the aligned JPEGs (140 centre crop, 64x64, as released; train/ and test/ subfolders
+give the splits): python main.py --config=configs/ve/ncsnpp_celeba.py --workdir=workdirs/prep \
+  --mode=prepare --config.data.image_folder=img_align_celeba --config.data.data_dir=DIR
 """
 from configs.default_cifar10 import get_default_configs as cifar10_defaults
 

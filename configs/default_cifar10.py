@@ -5,6 +5,9 @@ is NCSN++ with the VE SDE (configs/ve/ncsnpp_cifar10_continuous.py), and holds e
 image network (NCSN++/DDPM++, DDPM, NCSNv2, NCSN). Variants in configs/{ve,vp,subvp}/ override
 what differs. Run: python main.py --config=configs/ve/ncsnpp_cifar10_continuous.py \
   --workdir=workdirs/cifar10_ve --mode=train
+Prepare the data once where there is network access (then copy DIR to the training machines):
+  python main.py --config=configs/ve/ncsnpp_cifar10_continuous.py --workdir=workdirs/prep \
+    --mode=prepare --config.data.data_dir=DIR
 """
 import ml_collections
 

@@ -6,6 +6,9 @@ configs/ve/ncsnpp_bedroom_continuous.py. The 1024x1024 configs (ncsnpp_{ffhq,cel
 start from here too, where the released code wrote them out in full.
 Run: python main.py --config=configs/ve/ncsnpp_bedroom_continuous.py --workdir=workdirs/bedroom \
   --mode=train
+Prepare from a folder of images (LSUN exported from its LMDB, FFHQ or CelebA-HQ PNGs), cropped
+and resized as released, e.g. python main.py --config=configs/ve/ncsnpp_ffhq_256_continuous.py \
+  --workdir=workdirs/prep --mode=prepare --config.data.image_folder=ffhq --config.data.data_dir=DIR
 """
 from configs.default_cifar10 import get_default_configs as cifar10_defaults
 

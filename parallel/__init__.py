@@ -46,8 +46,11 @@ class DataParallel:
   def check_same_on_all_hosts(self, what: str, value: int) -> None:
     """Every host must run with the same `value` of setting `what` (a no-op on one host)."""
     if jax.process_count() > 1:
-      multihost_utils.assert_equal(np.int64(value), f"{what} differs between hosts; start every "
-                                   "host with the same config.")
+      try:
+        multihost_utils.assert_equal(np.int64(value), what)
+      except AssertionError as err:
+        raise ValueError(f"{what}={value} on host {jax.process_index()}, but the hosts differ "
+                         f"({err}); start every host with the same config.") from None
 
   def global_array(self, local: np.ndarray, sharding: NamedSharding | None = None, *,
                    global_batch: int | None = None) -> jax.Array:

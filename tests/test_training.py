@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from configs import load_config
+from parallel import DataParallel
 from training import checkpoints
 from workflows.train import train
 
@@ -48,28 +49,56 @@ def test_eight_devices_match_one_device(tmp_path):
   assert_same_training(tmp_path, TOY, SMALL)
 
 
-@pytest.mark.parametrize("spec,overrides", [(TOY, SMALL), (DIGITS, DIGITS_SMALL)])
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
+def run_two_processes(out, spec: str, overrides: list[dict]) -> list:
+  """tests/train_steps_script.py in 2 processes x 4 CPU devices (jax.distributed); overrides[i]
+  for process i. Returns the processes (finished) and their logs."""
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  port = _free_port()
+  procs = [subprocess.Popen([sys.executable, "tests/train_steps_script.py", str(out), spec,
+                             *[f"{k}={v!r}" for k, v in overrides[i].items()]],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=dict(env, MULTIPROCESS=f"127.0.0.1:{port},2,{i}")) for i in range(2)]
+  return procs, [p.communicate(timeout=240)[0].decode() for p in procs]
+
+
+@pytest.mark.parametrize("spec,overrides", [
+    (TOY, SMALL), pytest.param(DIGITS, DIGITS_SMALL, marks=pytest.mark.slow)])
 def test_two_processes_match_one_process(tmp_path, spec, overrides):
   """Two local processes x 4 CPU devices (jax.distributed) train like one process x 8 devices.
 
   Digits go through the grain pipeline: each process reads only its half of every batch (with a
   worker process each here, in-process in the single run)."""
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
-  with socket.socket() as s:
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
   out = tmp_path / "params_2x4.npz"
   multi_overrides = {**overrides, "data.num_workers": 1} if spec == DIGITS else overrides
-  args = [sys.executable, "tests/train_steps_script.py", str(out), spec,
-          *[f"{k}={v!r}" for k, v in multi_overrides.items()]]
-  procs = [subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=dict(env, MULTIPROCESS=f"127.0.0.1:{port},2,{i}")) for i in range(2)]
-  logs = [p.communicate(timeout=240)[0].decode() for p in procs]
+  procs, logs = run_two_processes(out, spec, [multi_overrides] * 2)
   assert all(p.returncode == 0 for p in procs), logs[0][-3000:] + logs[1][-3000:]
   multi, single = dict(np.load(out)), run_steps(tmp_path, 8, spec, overrides)
   assert int(multi["devices"]) == 8
   for key in set(single) - {"devices", "compiles"}:
     np.testing.assert_allclose(multi[key], single[key], rtol=2e-5, atol=2e-6, err_msg=key)
+
+
+@pytest.mark.slow
+def test_hosts_with_different_batch_sizes_stop_with_a_clear_error(tmp_path):
+  procs, logs = run_two_processes(tmp_path / "unused.npz", TOY,
+                                  [SMALL, {**SMALL, "training.batch_size": 32}])
+  assert all(p.returncode != 0 for p in procs)
+  assert all("hosts differ" in log and "same config" in log for log in logs), logs[0][-2000:]
+
+
+def test_batch_that_devices_or_hosts_cannot_split_is_a_clear_error(monkeypatch):
+  parallel = DataParallel.over_all_devices()
+  with pytest.raises(ValueError, match="needs 16 on every host"):
+    parallel.global_array(np.zeros((8, 2), np.float32), global_batch=16)
+  monkeypatch.setattr(jax, "device_count", lambda: 8)
+  with pytest.raises(ValueError, match=r"batch_size=12 must be divisible by the number of devices"):
+    parallel.check_batch_size(12)
 
 
 def small_config(spec: str = TOY, **overrides):
