@@ -132,24 +132,16 @@ def list_images(root: pathlib.Path) -> tuple[list[str], list[str], np.ndarray]:
   return files, names, np.searchsorted(names, classes).astype(np.int32)
 
 
-@dataclasses.dataclass(frozen=True, repr=False)
 class ImageFolderSource:
   """Images decoded from files under root (split as in _split_root), as uint8 (H, W, C) with
   num_channels 1 (greyscale) or 3 (RGB), labelled by their top-level subfolder."""
 
-  root: str
-  split: str = "train"
-  num_channels: int = 3
-
-  def __post_init__(self):
-    if self.num_channels not in (1, 3):
-      raise ValueError(f"Image folders give 1 or 3 channels, not num_channels={self.num_channels}.")
-    base = _split_root(pathlib.Path(self.root), self.split)
-    files, names, labels = list_images(base)
-    object.__setattr__(self, "base", base)
-    object.__setattr__(self, "files", files)
-    object.__setattr__(self, "class_names", names)
-    object.__setattr__(self, "labels", labels)
+  def __init__(self, root: str, split: str = "train", num_channels: int = 3):
+    if num_channels not in (1, 3):
+      raise ValueError(f"Image folders give 1 or 3 channels, not num_channels={num_channels}.")
+    self.num_channels = num_channels
+    self.base = _split_root(pathlib.Path(root), split)
+    self.files, self.class_names, self.labels = list_images(self.base)
 
   def __len__(self):
     return len(self.files)

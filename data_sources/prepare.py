@@ -20,11 +20,11 @@ from PIL import Image
 from data_sources import images, transforms
 
 
-def prepare_tfds(tfds_name: str, data_dir: str | None, manual_dir: str | None = None) -> str:
-  """tfds `download_and_prepare` in ArrayRecord format; returns the dataset's directory."""
+def prepare_tfds(tfds_name: str, data_dir: str | None) -> str:
+  """tfds `download_and_prepare` in ArrayRecord format (manually downloaded files, e.g. CelebA-HQ's,
+  go in data_dir/downloads/manual); returns the dataset's directory."""
   builder = tfds.builder(tfds_name, data_dir=data_dir or None, file_format="array_record")
-  config = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir else None
-  builder.download_and_prepare(download_config=config)
+  builder.download_and_prepare()
   return str(builder.data_dir)
 
 
@@ -71,20 +71,33 @@ class PreparedImages(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return {split: self._generate_examples(source) for split, source in self._sources.items()}
 
   def _generate_examples(self, source):
-    encode = _EncodeExample(source, self._crop_resize)
-    with _pool(self._workers) as pool:
-      for key, png, label in pool(encode, range(len(source))):
+    with _ordered_map(_EncodeExample(source, self._crop_resize), self._workers) as encoded:
+      for key, png, label in encoded(range(len(source))):
         yield key, {"image": io.BytesIO(png), "label": label}
 
 
+_worker_encode = None  # the encoder of a pool worker process (set once by its initializer)
+
+
+def _set_worker_encode(encode):
+  global _worker_encode  # pylint: disable=global-statement
+  _worker_encode = encode
+
+
+def _encode_in_worker(index: int):
+  return _worker_encode(index)
+
+
 @contextlib.contextmanager
-def _pool(num_workers: int):
-  """An ordered map over num_workers spawned processes (0: the builtin map, in this process)."""
+def _ordered_map(encode, num_workers: int):
+  """map(encode, indices) over num_workers spawned processes, in order (0: in this process).
+  The encoder (which holds the file list) reaches each worker once, not with every task."""
   if not num_workers:
-    yield map
+    yield functools.partial(map, encode)
     return
-  with multiprocessing.get_context("spawn").Pool(num_workers) as pool:
-    yield functools.partial(pool.imap, chunksize=16)
+  context = multiprocessing.get_context("spawn")
+  with context.Pool(num_workers, initializer=_set_worker_encode, initargs=(encode,)) as pool:
+    yield functools.partial(pool.imap, _encode_in_worker, chunksize=64)
 
 
 def prepare_folder(root: str, *, name: str, crop_resize: transforms.CropResize,

@@ -226,7 +226,8 @@ def test_state_of_other_data_and_bad_settings_are_clear_errors(monkeypatch):
 
 def test_prepared_folder_reads_back_through_the_pipeline(tmp_path):
   """JPEGs -> --mode=prepare -> ArrayRecord (PNG) -> the training input: the same pixels as
-  cropping and resizing the decoded JPEGs, the subfolder labels, every example once an epoch."""
+  cropping and resizing the decoded JPEGs, the subfolder labels, every example once an epoch.
+  One worker process both to encode and to read (the tfds source travels to it)."""
   raw = tmp_path / "raw"
   for i in range(6):
     _write(raw / ("ab"[i % 2]) / f"{i}.jpg", RNG.integers(0, 256, (10 + i, 13, 3), np.uint8),
@@ -234,7 +235,7 @@ def test_prepared_folder_reads_back_through_the_pipeline(tmp_path):
   config = load_config("configs/digits.py:vpsde", {
       "data.dataset": "image_folder", "data.image_folder": str(raw), "data.image_size": 8,
       "data.num_channels": 3, "data.data_dir": str(tmp_path / "ready"), "data.random_flip": False,
-      "data.centered": False, "training.batch_size": 3})
+      "data.centered": False, "training.batch_size": 3, "data.num_workers": 1})
   record = prepare(config, tmp_path / "work")
   assert record["examples"] == {"train": 6} and record["classes"] == ["a", "b"]
   assert json.loads((tmp_path / "work" / "prepare.json").read_text()) == record
@@ -251,6 +252,7 @@ def test_prepared_folder_reads_back_through_the_pipeline(tmp_path):
   labels = np.concatenate([b["label"] for b in got])
   matched = sorted(next(k for k, (im, lab) in expected.items()
                         if np.array_equal(im, p) and lab == l) for p, l in zip(pixels, labels))
+  batches.close()
   assert matched == sorted(expected)
   assert prepare(config, tmp_path / "work")["path"] == record["path"]  # kept, not rewritten
 
@@ -264,14 +266,15 @@ def test_prepare_runs_the_tfds_builder_in_array_record_format(tmp_path, monkeypa
     def __init__(self, name, **kwargs):
       calls.append((name, kwargs))
 
-    def download_and_prepare(self, download_config=None):
-      calls.append(download_config)
+    def download_and_prepare(self):
+      calls.append("download_and_prepare")
 
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   monkeypatch.setattr(tfds, "builder", FakeBuilder)
   config = load_config("configs/ve/ncsnpp_cifar10_continuous.py",
                        {"data.data_dir": str(tmp_path)})
   assert prepare(config, tmp_path / "work")["path"] == FakeBuilder.data_dir
-  assert calls == [("cifar10", {"data_dir": str(tmp_path), "file_format": "array_record"}), None]
+  assert calls == [("cifar10", {"data_dir": str(tmp_path), "file_format": "array_record"}),
+                   "download_and_prepare"]
   with pytest.raises(ValueError, match="nothing to prepare"):
     prepare(load_config("configs/toy.py:swiss_roll,vpsde"), tmp_path / "toy")
