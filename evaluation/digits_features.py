@@ -62,7 +62,8 @@ def labelled_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
   """
   from sklearn.datasets import load_digits as sklearn_digits  # pylint: disable=g-import-not-at-top
   bundled = sklearn_digits()
-  label_of = {im.astype(np.uint8).tobytes(): int(y) for im, y in zip(bundled.images, bundled.target)}
+  label_of = {im.astype(np.uint8).tobytes(): int(label)
+              for im, label in zip(bundled.images, bundled.target)}
   images = load_digits(split)
   levels = np.round(images[..., 0] * (16.0 / 255.0)).astype(np.uint8)
   return images, np.array([label_of[im.tobytes()] for im in levels])
@@ -132,7 +133,7 @@ def load_digits_net(path=None) -> dict:
 def make_digits_fn(variables: dict, input_range: str,
                    parallel=None) -> Callable[[np.ndarray], DigitsOutputs]:
   """images (B, H, W, 1) numpy in `input_range` -> DigitsOutputs (numpy), jitted, data-parallel."""
-  preprocess.check_input_range(input_range, np.uint8 if input_range == "uint8" else np.float32)
+  preprocess.check_input_range(input_range)  # fail before compiling
   return batched.sharded_apply(
       lambda v, x: DigitsNet().apply(v, digits_input(x, input_range)), variables, parallel)
 

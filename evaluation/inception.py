@@ -174,7 +174,8 @@ class FIDInceptionV3(nn.Module):
                    BasicConv(32, (3, 3), name="Conv2d_2a_3x3"),
                    BasicConv(64, (3, 3), padding=(1, 1), name="Conv2d_2b_3x3")])
     x = _max_pool_3x3(x, strides=2, pad=0)
-    x = _chain(x, [BasicConv(80, name="Conv2d_3b_1x1"), BasicConv(192, (3, 3), name="Conv2d_4a_3x3")])
+    x = _chain(x, [BasicConv(80, name="Conv2d_3b_1x1"),
+                   BasicConv(192, (3, 3), name="Conv2d_4a_3x3")])
     x = _max_pool_3x3(x, strides=2, pad=0)
     x = _chain(x, [InceptionA(32, name="Mixed_5b"), InceptionA(64, name="Mixed_5c"),
                    InceptionA(64, name="Mixed_5d"), InceptionB(name="Mixed_6a"),
@@ -213,6 +214,6 @@ def make_inception_fn(variables: dict, input_range: str,
   Jitted, data-parallel over `parallel` (default: all devices; variables replicated, batch
   split; B is padded to a multiple of the device count). Each input shape compiles once.
   """
-  preprocess.check_input_range(input_range, np.uint8 if input_range == "uint8" else np.float32)
+  preprocess.check_input_range(input_range)  # fail before compiling
   return batched.sharded_apply(
       lambda v, x: FIDInceptionV3().apply(v, inception_input(x, input_range)), variables, parallel)

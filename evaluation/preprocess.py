@@ -15,12 +15,12 @@ INPUT_RANGES: dict[str, Callable[[jnp.ndarray], jnp.ndarray]] = {
 }
 
 
-def check_input_range(input_range: str, dtype) -> None:
-  """Raises unless `input_range` is a known name and `dtype` fits it (uint8 <-> 'uint8')."""
+def check_input_range(input_range: str, dtype=None) -> None:
+  """Raises unless `input_range` is a known name and `dtype`, if given, fits it (uint8 <->
+  'uint8')."""
   if input_range not in INPUT_RANGES:
     raise ValueError(f"input_range={input_range!r}; expected one of {sorted(INPUT_RANGES)}.")
-  is_uint8 = np.dtype(dtype) == np.uint8
-  if is_uint8 != (input_range == "uint8"):
+  if dtype is not None and (np.dtype(dtype) == np.uint8) != (input_range == "uint8"):
     raise ValueError(f"input_range={input_range!r} does not fit images of dtype {np.dtype(dtype)}: "
                      "use 'uint8' exactly for uint8 images, 'unit' or 'symmetric' for floats.")
 

@@ -48,7 +48,7 @@ class SummaryWriter:
     self._write(step, summary_pb2.Summary.Value(tag=tag, simple_value=float(value)))
 
   def image(self, tag: str, image: np.ndarray, step: int) -> None:
-    """One uint8 image (H, W[, C]); for a grid of samples pass e.g. `workflows.outputs.image_grid`."""
+    """One uint8 image (H, W[, C]); for samples pass a grid, e.g. `workflows.outputs.image_grid`."""
     image = np.asarray(image)
     encoded = summary_pb2.Summary.Image(
         height=image.shape[0], width=image.shape[1],

@@ -1,4 +1,4 @@
-"""The offline digits metric: a deterministic CNN trained on first use, its Fréchet distance and IS."""
+"""Offline digits metric: a deterministic CNN trained on first use; its Fréchet distance and IS."""
 import os
 import pathlib
 import subprocess
@@ -40,7 +40,8 @@ def test_first_use_trains_and_caches_atomically(cache_path, variables, monkeypat
   monkeypatch.setenv(cache.CACHE_ENV, str(cache_path.parent))
   monkeypatch.setattr(digits_features, "train_digits_net", lambda: pytest.fail("retrained"))
   again = digits_features.load_digits_net()
-  assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(variables)))
+  assert all(np.array_equal(a, b)
+             for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(variables)))
 
 
 def test_a_file_of_another_network_is_rejected(tmp_path):

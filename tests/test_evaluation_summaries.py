@@ -27,7 +27,8 @@ def test_scalars_come_back_from_tensorboards_reader(tmp_path):
   events = read_events(tmp_path)
   assert sorted(events.Tags()["scalars"]) == ["eval/fid", "eval/inception_score"]
   assert [(e.step, e.value) for e in events.Scalars("eval/fid")] == list(values.items())
-  assert [e.value for e in events.Scalars("eval/inception_score")] == [v / 4 for v in values.values()]
+  quarters = [e.value for e in events.Scalars("eval/inception_score")]
+  assert quarters == [v / 4 for v in values.values()]
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -56,8 +56,8 @@ def test_conversion_maps_every_tensor_onto_its_variable(state_dict):
   assert len(flat) == len(state_dict) - len(counters) == 472
   bn = ("Mixed_7c", "branch3x3dbl_3b", "bn")
   torch_bn = "Mixed_7c.branch3x3dbl_3b.bn."
-  assert np.array_equal(flat[("batch_stats",) + bn + ("mean",)], state_dict[torch_bn + "running_mean"])
-  assert np.array_equal(flat[("batch_stats",) + bn + ("var",)], state_dict[torch_bn + "running_var"])
+  for ours, theirs in (("mean", "running_mean"), ("var", "running_var")):
+    assert np.array_equal(flat[("batch_stats",) + bn + (ours,)], state_dict[torch_bn + theirs])
   assert not np.allclose(state_dict[torch_bn + "running_var"], 1.0)  # non-default statistics
   kernel = flat[("params", "Mixed_6b", "branch7x7_2", "conv", "kernel")]
   torch_kernel = state_dict["Mixed_6b.branch7x7_2.conv.weight"]  # (O, I, 1, 7)
@@ -109,6 +109,8 @@ def test_input_ranges_are_explicit_and_agree():
     inception.inception_input(unit, "uint8")
   with pytest.raises(ValueError, match="expected one of"):
     inception.inception_input(unit, "zero_one")
+  with pytest.raises(ValueError, match="expected one of"):
+    inception.make_inception_fn({}, "zero_one")  # before anything is placed or compiled
 
 
 def test_grey_images_are_repeated_to_rgb():
@@ -134,8 +136,9 @@ def test_pth_and_converted_safetensors_give_the_same_variables(tmp_path, monkeyp
   convert_inception_weights.main([])  # finds the .pth in the cache, writes the safetensors beside
   converted = tmp_path / inception_weights.SAFETENSORS_NAME
   assert inception_weights.find_weights() == converted  # preferred over the .pth
-  from_pth, from_st = (flax.traverse_util.flatten_dict(inception_weights.load_inception_variables(p))
-                       for p in (pth, converted))
+  from_pth, from_st = (
+      flax.traverse_util.flatten_dict(inception_weights.load_inception_variables(p))
+      for p in (pth, converted))
   assert from_pth.keys() == from_st.keys()
   assert all(np.array_equal(from_pth[k], from_st[k]) for k in from_pth)
   # Reading the safetensors file imports no torch.
