@@ -24,6 +24,7 @@ Outputs, `InceptionOutputs`:
 `make_inception_fn` wraps the network with pytorch-fid's preprocessing: to [0, 1] from a named
 input range, bilinear resize to 299 x 299 with torch's rule (no antialiasing), then 2x - 1.
 """
+import functools
 from typing import Callable, NamedTuple
 
 import flax.linen as nn
@@ -201,8 +202,10 @@ def inception_input(images: jnp.ndarray, input_range: str) -> jnp.ndarray:
   return 2.0 * preprocess.resize_bilinear(x, INPUT_SIZE) - 1.0
 
 
+@functools.cache
 def abstract_variables() -> dict:
-  """Shapes and dtypes of the network's variables ('params', 'batch_stats'), without computing."""
+  """Shapes and dtypes of the network's variables ('params', 'batch_stats'), without computing
+  (traced once per process; treat as read-only)."""
   return jax.eval_shape(FIDInceptionV3().init, jax.random.key(0),
                         jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32))
 
