@@ -16,6 +16,18 @@ import numpy as np
 import torch
 
 
+def _torchvision_extension_loads() -> bool:
+  spec = importlib.util.find_spec("torchvision")
+  extension = next(pathlib.Path(spec.origin).parent.glob("_C*.so"), None)
+  if extension is None:
+    return False
+  try:
+    torch.ops.load_library(str(extension))
+  except OSError:
+    return False
+  return True
+
+
 def _define_missing_torchvision_ops() -> None:
   """Lets `import torchvision` work next to a CPU torch when its C++ ops cannot load.
 
@@ -24,11 +36,7 @@ def _define_missing_torchvision_ops() -> None:
   makes unconditionally (nms, qnms). Defining their schemas first lets it finish; the Inception
   uses none of torchvision's C++ ops.
   """
-  spec = importlib.util.find_spec("torchvision")
-  extension = next(pathlib.Path(spec.origin).parent.glob("_C*.so"), None)
-  try:
-    torch.ops.load_library(str(extension))
-  except (OSError, TypeError):
+  if not _torchvision_extension_loads():
     for op in ("nms", "qnms"):
       torch.library.define(f"torchvision::{op}",
                            "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
@@ -42,22 +50,22 @@ def pytorch_fid_module(name: str):
 
 
 def random_state_dict(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:
-  """A state dict for `model` with random values (seeded), BatchNorm statistics non-trivial."""
+  """A state dict for `model` with seeded random values: He-scaled convs, BatchNorm scales,
+  shifts and running statistics away from their defaults (1, 0, 0, 1)."""
   g = torch.Generator().manual_seed(seed)
-  state = {}
-  for key, value in model.state_dict().items():
-    shape, leaf = value.shape, key.rsplit(".", 1)[-1]
-    if key.endswith("num_batches_tracked"):
-      state[key] = torch.tensor(1000 + seed)
-    elif leaf == "weight" and value.dim() == 4:  # conv
-      state[key] = torch.randn(shape, generator=g) * (2.0 / shape[1:].numel()) ** 0.5
-    elif key.endswith("fc.weight"):
-      state[key] = torch.randn(shape, generator=g) / shape[1] ** 0.5
-    elif key.endswith("bn.weight") or key.endswith("running_var"):
-      state[key] = 0.5 + torch.rand(shape, generator=g) * (1.0 if leaf == "weight" else 1.5)
-    else:  # bn.bias, running_mean, fc.bias
-      state[key] = torch.randn(shape, generator=g) * (1.0 if key.endswith("fc.bias") else 0.2)
-  return state
+  normal, uniform = (lambda s: torch.randn(s, generator=g)), (lambda s: torch.rand(s, generator=g))
+  samplers = {
+      "conv.weight": lambda s: normal(s) * (2.0 / s[1:].numel()) ** 0.5,
+      "bn.weight": lambda s: 0.5 + uniform(s),
+      "bn.bias": lambda s: 0.2 * normal(s),
+      "bn.running_mean": lambda s: 0.2 * normal(s),
+      "bn.running_var": lambda s: 0.5 + 1.5 * uniform(s),
+      "bn.num_batches_tracked": lambda s: torch.tensor(1000 + seed),
+      "fc.weight": lambda s: normal(s) / s[1] ** 0.5,
+      "fc.bias": normal,
+  }
+  return {key: samplers[".".join(key.split(".")[-2:])](value.shape)
+          for key, value in model.state_dict().items()}
 
 
 def random_pytorch_fid_inception(seed: int = 0):
