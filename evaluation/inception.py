@@ -17,9 +17,10 @@ Outputs, `InceptionOutputs`:
 - `logits_unbiased`: (B, 1008) `pool @ fc.kernel`. The Inception Score's reference code (Salimans
   et al. 2016, openai/improved-gan) multiplies pool_3 by the softmax weights only and takes the
   softmax over all 1008 classes; torch-fidelity keeps this as its default ('logits_unbiased') to
-  reproduce published scores. We follow it (`evaluation.metrics.inception_score`): keeping all
-  1008 classes instead of slicing 1000 changes the score only through the tiny mass on the unused
-  classes, but a different choice would no longer be the published metric.
+  reproduce published scores. We follow it: the Inception Score of a sample is
+  `metrics.inception_score(np.exp(metrics.log_softmax(outputs.logits_unbiased)))`. Keeping all
+  1008 classes instead of slicing 1000 changes the score only through the small mass on the
+  unused classes, but a different choice would no longer be the published metric.
 
 `make_inception_fn` wraps the network with pytorch-fid's preprocessing: to [0, 1] from a named
 input range, bilinear resize to 299 x 299 with torch's rule (no antialiasing), then 2x - 1.
