@@ -1,6 +1,8 @@
 """Running a network over batches: jit with a device mesh (variables replicated, batch split).
 
 The mesh comes from the repository's `DataParallel`; this is the one place evaluation imports it.
+Inputs are host numpy arrays placed with `jax.device_put`, so this serves one process (any number
+of local devices); several hosts would each need their own share and `FeatureStats` merged.
 """
 from typing import Callable
 
