@@ -2,7 +2,7 @@
 
 The mesh comes from the repository's `DataParallel`; this is the one place evaluation imports it.
 Inputs are host numpy arrays placed with `jax.device_put`, so this serves one process (any number
-of local devices); several hosts would each need their own share and `FeatureStats` merged.
+of local devices); several hosts (jax.distributed) are not handled yet.
 """
 from typing import Callable
 
