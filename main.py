@@ -29,7 +29,7 @@ USER_ERRORS = (ValueError, KeyError, AttributeError, OSError, FloatingPointError
 
 def one_line(err: BaseException) -> str:
   """The error's message on one line (ml_collections quotes and escapes its KeyErrors)."""
-  message = str(err.args[0]) if err.args else type(err).__name__
+  message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
   message = message.replace("\\n", " ").replace("\\'", "'")
   if len(message) > 1 and message[0] == message[-1] and message[0] in "'\"":
     message = message[1:-1]

@@ -9,7 +9,7 @@ from typing import Callable
 import jax
 import numpy as np
 
-from training.parallel import DataParallel
+from parallel import DataParallel
 
 
 def pad_to_multiple(x: np.ndarray, multiple: int) -> np.ndarray:

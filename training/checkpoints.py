@@ -48,9 +48,10 @@ def save(manager: ocp.CheckpointManager, state) -> None:
   manager.save(int(jax.device_get(state.step)), args=ocp.args.StandardSave(state), force=True)
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state):
-  """The newest checkpoint restored into the structure/shardings of `abstract_state`, or None."""
-  step = manager.latest_step()
+def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | None = None):
+  """The checkpoint of `step` (default: the newest) restored into the structure/shardings of
+  `abstract_state`, or None if there is none."""
+  step = manager.latest_step() if step is None else step
   if step is None:
     return None
   try:

@@ -1,6 +1,8 @@
 """One function per `main.py --mode`: each takes (config, workdir)."""
+from workflows.evaluate import evaluate, fid_stats
 from workflows.likelihood import likelihood
 from workflows.sample import sample
 from workflows.train import train
 
-MODES = {"train": train, "sample": sample, "likelihood": likelihood}
+MODES = {"train": train, "sample": sample, "likelihood": likelihood, "eval": evaluate,
+         "fid_stats": fid_stats}

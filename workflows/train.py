@@ -10,11 +10,13 @@ import numpy as np
 import tqdm
 
 import data_sources
-from training import checkpoints
+import summaries
 from parallel import DataParallel
+from training import checkpoints
 from training.state import TrainState
 from training.step import fuse_steps, make_train_step
-from workflows import build
+from workflows import build, outputs
+from workflows.sample import draw_samples, make_sample_fn
 
 
 @dataclasses.dataclass
@@ -90,13 +92,33 @@ def _check_finite(metrics: dict, step: int, manager) -> None:
         "then rerun to resume from it.")
 
 
-def _log(workdir: pathlib.Path, step: int, metrics: dict, rate: float) -> None:
-  """Prints and appends to metrics.jsonl the metrics averaged since the last log."""
-  record = {"step": step, **metrics, "steps_per_sec": rate}
+def _log(workdir: pathlib.Path, writer, step: int, metrics: dict, rate: float, lr: float) -> None:
+  """Prints, appends to metrics.jsonl and writes to TensorBoard the metrics averaged since the
+  last log."""
+  record = {"step": step, **metrics, "steps_per_sec": rate, "learning_rate": lr}
   if jax.process_index() == 0:
     tqdm.tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in record.items()))
     with open(workdir / "metrics.jsonl", "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
+    for key, value in record.items():
+      if key != "step":
+        writer.scalar(f"train/{key}", value, step)
+
+
+def _sample_grid_writer(config, trainer: Trainer):
+  """(state, step, writer) -> None: a grid of 64 samples of the EMA params in TensorBoard
+  (training.sample_freq; one compile of the configured sampler)."""
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  sample_fn = make_sample_fn(config, sde, score_model, trainer.parallel)
+  count = min(64, config.sampling.batch_size)
+
+  def write(state, step, writer):
+    x, _ = draw_samples(sample_fn, state.ema_params, trainer.parallel, count, count)
+    if jax.process_index() == 0 and build.data_info(config).is_image:
+      writer.image("train/samples", outputs.image_grid(x, config.data.centered), step)
+
+  return write
 
 
 def train(config, workdir) -> TrainState:
@@ -116,6 +138,9 @@ def train(config, workdir) -> TrainState:
   if step and jax.process_index() == 0:
     tqdm.tqdm.write(f"Resumed from the checkpoint of step {step} in {workdir}.")
   preemption = checkpoints.PreemptionFlag()
+  writer = summaries.SummaryWriter(workdir / "tensorboard" / "train")
+  lr_at = build.build_lr_schedule(config)
+  write_samples = _sample_grid_writer(config, trainer) if t.sample_freq else None
   progress = tqdm.tqdm(total=t.n_iters, initial=step, disable=jax.process_index() != 0,
                        desc="train", unit="step")
   last_time, last_step, window = time.perf_counter(), step, []
@@ -128,9 +153,12 @@ def train(config, workdir) -> TrainState:
       metrics = jax.tree.map(lambda *v: float(np.mean(v)), *jax.device_get(window))
       _check_finite(metrics, step, manager)
       now = time.perf_counter()
-      _log(workdir, step, metrics, (step - last_step) / (now - last_time))
+      _log(workdir, writer, step, metrics, (step - last_step) / (now - last_time),
+           float(lr_at(step)))
       progress.set_postfix(loss=f"{metrics['loss']:.4f}")
       last_time, last_step, window = now, step, []
+    if write_samples and step % t.sample_freq == 0:
+      write_samples(state, step, writer)
     stop = preemption.is_set(manager, step)
     if (step % t.snapshot_freq_for_preemption == 0 or step % t.snapshot_freq == 0
         or step == t.n_iters or stop):
@@ -140,6 +168,7 @@ def train(config, workdir) -> TrainState:
       logging.warning("Pre-empted at step %d: checkpoint saved, stopping.", step)
       break
   progress.close()
+  writer.close()
   manager.wait_until_finished()
   manager.close()
   return state
