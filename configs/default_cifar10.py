@@ -71,6 +71,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   evaluate.eps = 1e-5                           # likelihood ODE start time
   evaluate.num_samples = 10_000                 # test examples for --mode=likelihood (at most all)
   evaluate.batch_size = 1024                    # examples per jitted likelihood call
+  evaluate.import_path = ""                     # --mode=import: checkpoint_N file or diffusers dir
 
   config.data = data = ml_collections.ConfigDict()
   data.dataset = "cifar10"                      # data_sources.DATASETS

@@ -68,6 +68,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   evaluate.eps = 1e-5                           # likelihood ODE start time
   evaluate.num_samples = 1000                   # held-out examples evaluated by --mode=likelihood
   evaluate.batch_size = 500                     # examples per jitted likelihood call
+  evaluate.import_path = ""                     # --mode=import: checkpoint_N file or diffusers dir
 
   config.data = data = ml_collections.ConfigDict()
   data.dataset = "swiss_roll"                   # data_sources.DATASETS

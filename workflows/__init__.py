@@ -1,6 +1,8 @@
 """One function per `main.py --mode`: each takes (config, workdir)."""
+from workflows.import_released import import_checkpoint
 from workflows.likelihood import likelihood
 from workflows.sample import sample
 from workflows.train import train
 
 MODES = {"train": train, "sample": sample, "likelihood": likelihood}
+MODES["import"] = import_checkpoint  # released score_sde / diffusers weights -> a workdir
