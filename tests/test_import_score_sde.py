@@ -189,6 +189,8 @@ def test_missing_file_and_files_of_other_kinds(tmp_path):
   config = lambda path: case_config("ve_ncsnpp_continuous", **{"eval.import_path": str(path)})
   with pytest.raises(FileNotFoundError, match="No checkpoint file"):
     import_checkpoint(config(tmp_path / "checkpoint_24"), tmp_path / "wd")
+  with pytest.raises(FileNotFoundError, match=f"folder of score_sde checkpoints.*{CKPT}"):
+    import_checkpoint(config(FIXTURES / "ve_ncsnpp_continuous"), tmp_path / "wd")
   files = {"random.bin": (np.random.default_rng(0).bytes(1000), "not msgpack"),
            "checkpoint_24.pth": (b"PK\x03\x04" + bytes(100), "PyTorch"),
            "other.msgpack": (flax.serialization.msgpack_serialize({"params": np.zeros(3)}),

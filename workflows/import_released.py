@@ -59,6 +59,11 @@ def _abstract_state(config):
 
 def _from_diffusers(path: pathlib.Path, config) -> TrainState:
   """Weights only: EMA params = params, a fresh optimizer, step 0."""
+  numbered = sorted((f for f in path.glob("checkpoint_*") if f.name[11:].isdigit()),
+                    key=lambda f: int(f.name[11:]))
+  if numbered and not (path / "config.json").is_file():
+    raise FileNotFoundError(f"{path} is a folder of score_sde checkpoints; pass one of its files, "
+                            f"e.g. --config.eval.import_path={numbered[-1]}.")
   unet, weights, scheduler = diffusers_ncsnpp.read_model(path)
   diffusers_ncsnpp.check_layout(unet, str(path))
   _check_config_matches(config, diffusers_ncsnpp.required_config(unet, scheduler), str(path))
