@@ -30,6 +30,7 @@ Only what our NCSN++ reproduces exactly is accepted (`check_layout`): diffusers'
 attention normalises with 32 groups where NCSN++ uses min(C // 4, 32), so attention needs
 C >= 128 channels (256 in the hub models); single-head attention; GroupNorm eps 1e-6.
 """
+import importlib
 import json
 import math
 import pathlib
@@ -40,7 +41,9 @@ SKIP_DOWN, ATTN_DOWN = "SkipDownBlock2D", "AttnSkipDownBlock2D"
 SKIP_UP, ATTN_UP = "SkipUpBlock2D", "AttnSkipUpBlock2D"
 WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
 # UNet2DModel's defaults (diffusers 0.42.1) for keys an older config.json may leave out.
-UNET_DEFAULTS = {"in_channels": 3, "out_channels": 3, "center_input_sample": False,
+UNET_DEFAULTS = {"sample_size": None, "block_out_channels": [224, 448, 672, 896],
+                 "down_block_types": ["DownBlock2D"] + ["AttnDownBlock2D"] * 3,
+                 "up_block_types": ["AttnUpBlock2D"] * 3 + ["UpBlock2D"], "in_channels": 3, "out_channels": 3, "center_input_sample": False,
                  "time_embedding_type": "positional", "time_embedding_dim": None,
                  "mid_block_type": "UNetMidBlock2D", "layers_per_block": 2,
                  "mid_block_scale_factor": 1.0, "act_fn": "silu", "attention_head_dim": 8,
@@ -59,14 +62,22 @@ def _model_dir(path: pathlib.Path) -> pathlib.Path:
                           f"{' or '.join(WEIGHT_FILES)} there or in {path / 'unet'}.")
 
 
+def _require(module: str, package: str):
+  """Imports an optional reader, or says how to install it."""
+  try:
+    return importlib.import_module(module)
+  except ModuleNotFoundError as err:
+    raise ModuleNotFoundError(f"Reading these diffusers weights needs {package}: pip install "
+                              f"'{package}'.") from err
+
+
 def _read_weights(folder: pathlib.Path) -> dict:
   """name -> float32 numpy array, from safetensors or (without unpickling) a torch .bin."""
   safetensors_file, bin_file = (folder / name for name in WEIGHT_FILES)
   if safetensors_file.is_file():
-    import safetensors.numpy  # pylint: disable=g-import-not-at-top
-    weights = safetensors.numpy.load_file(safetensors_file)
+    weights = _require("safetensors.numpy", "safetensors==0.8.0").load_file(safetensors_file)
   elif bin_file.is_file():
-    import torch  # pylint: disable=g-import-not-at-top
+    torch = _require("torch", "torch==2.13.0")
     weights = {k: v.float().numpy() for k, v in
                torch.load(bin_file, map_location="cpu", weights_only=True).items()}
   else:
@@ -129,8 +140,9 @@ def _layout_problems(unet: dict):
 def check_layout(unet: dict, source: str) -> None:
   problems = _layout_problems(unet)
   if problems:
+    listed = "; ".join(f"{key}={value!r} (needs {need})" for key, value, need in problems)
     raise ValueError(f"{source} is not an NCSN++ UNet2DModel our `ncsnpp` network reproduces: "
-                     + "; ".join(f"{key}={value!r} (needs {need})" for key, value, need in problems))
+                     f"{listed}")
 
 
 def required_config(unet: dict, scheduler: dict | None = None) -> dict:

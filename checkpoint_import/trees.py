@@ -1,4 +1,4 @@
-"""Checks that imported parameters fit the tree a config builds, with errors that say what to change.
+"""Checks that imported parameters fit the tree a config builds; errors say what to change.
 
 Trees are nested dicts {module: {param: array}} as flax builds them; shapes are compared path by
 path in natural order (ResnetBlock_2 before ResnetBlock_10).

@@ -3,7 +3,8 @@
 Differences from Ho et al.'s paper description, kept from the released code:
 one attention block per upsampling level (after its residual blocks), and a
 GroupNorm everywhere, with 32 groups as released wherever the channels allow it
-(layers.NUM_GROUPS['ddpm']: gcd(C, 32), so that tiny test networks run). The output is not divided by sigma.
+(layers.NUM_GROUPS['ddpm']: gcd(C, 32), so that tiny test networks run too).
+The output is not divided by sigma.
 """
 from typing import Tuple
 
