@@ -3,6 +3,8 @@
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=train
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=sample
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=likelihood
+  python main.py --config=configs/ve/ncsnpp_cifar10_continuous.py --workdir=workdirs/ve \
+      --mode=import --config.eval.import_path=path/to/checkpoint_24  # released weights
 
 Any config field can be overridden, e.g. --config.training.n_iters=500; unknown fields are errors.
 Bad input prints one line saying what to do; --verbose shows the traceback instead.

@@ -84,6 +84,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   evaluate.end_ckpt = -1                        # --mode=eval: last checkpoint step (-1: the newest)
   evaluate.enable_sampling = True               # --mode=eval: sample and compute FID / IS / KID
   evaluate.enable_bpd = True                    # --mode=eval: bits/dim of the held-out split
+  evaluate.import_path = ""                     # --mode=import: checkpoint_N file or diffusers dir
 
   config.data = data = ml_collections.ConfigDict()
   data.dataset = "cifar10"                      # data_sources.DATASETS
