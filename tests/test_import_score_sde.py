@@ -24,7 +24,7 @@ from training.checkpoints import CheckpointMismatchError
 from workflows import build, import_released, likelihood
 from workflows import sample as sample_mode, train as train_mode
 from workflows.import_released import import_checkpoint
-from workflows.sample import draw_samples
+from workflows.sample import draw_samples, make_sample_fn
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "score_sde_checkpoints"
@@ -274,7 +274,9 @@ def test_sample_and_likelihood_modes_use_the_imported_workdir(imported):
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   released = jax.tree.map(jnp.asarray, released_state(case)["params_ema"])
-  direct, _ = draw_samples(config, released, sde, score_model, DataParallel.over_all_devices(), 2)
+  parallel = DataParallel.over_all_devices()
+  direct, _ = draw_samples(make_sample_fn(config, sde, score_model, parallel), released, parallel,
+                           config.sampling.batch_size, 2)
   np.testing.assert_allclose(samples, direct, rtol=1e-5, atol=1e-5)
   with tfds.testing.mock_data(num_examples=4):
     record = likelihood(config, workdir)
