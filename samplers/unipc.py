@@ -70,10 +70,10 @@ def _correct(m_next, m_now, parts):
 def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = True,
           denoise: bool = True):
   """UniPC-`order` (1 to 3; of accuracy order + 1, without lower_order_final) over `times` (n,)
-  (T to eps): n - 1 steps of UniP then UniC (none after the last), then the denoising step D(x,
-  eps) if `denoise`; with lower_order_final and fewer than 15 steps the last steps' orders drop
-  to 1 (DPM-Solver's rule, which the official UniPC applies at any number of steps). keys (B,
-  key): per-sample keys (the prior from step 0). NFE = n - 1 (+ 1 to denoise)."""
+  (T to eps): n - 1 steps of UniP then UniC (none after the last), then the denoising step
+  D(x, eps) if `denoise`. With lower_order_final and fewer than 15 steps the last steps' orders
+  drop, to 1 at the last (DPM-Solver's rule; the official UniPC drops them at any number of
+  steps). keys (B, key): per-sample keys (the prior from step 0). NFE = n - 1 (+ 1 to denoise)."""
   if order not in UNIPC_ORDERS:
     raise ValueError(f"sampling.solver_order for unipc must be one of {UNIPC_ORDERS}; got {order}.")
   n = times.shape[0]

@@ -294,7 +294,8 @@ def test_multistep_nfe_counts_model_calls(name):
 def test_sde_solver_samples_do_not_depend_on_the_batch():
   sde, eps = SDES["vp"]
   times = make_grid(sde, "edm", 8, eps)
-  sample = lambda k: get_solver("dpm_solver_sde_2m").sample(gmm_fns(sde), times, k, (2,))[0]
+  sample = jax.jit(lambda k: get_solver("dpm_solver_sde_2m").sample(gmm_fns(sde), times, k,
+                                                                      (2,))[0])
   np.testing.assert_allclose(sample(KEYS[:8])[3:5], sample(KEYS[3:5]), rtol=1e-5, atol=1e-6)
 
 
