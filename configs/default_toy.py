@@ -37,7 +37,8 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.edm_p_std = 1.2                      # loss=edm
 
   config.sampling = sampling = ml_collections.ConfigDict()
-  sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler | ...
+  sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
+                                                # dpm_solver_2m | dpm_solver_3m | dpm_solver_sde_2m | unipc
   sampling.num_steps = 1000                     # grid steps of every solver but ode (PC: the paper's N)
   sampling.grid = "uniform"                     # samplers.GRIDS: uniform | edm | logsnr | quadratic
   sampling.grid_rho = 7.0                       # grid=edm: rho of the sigma spacing
@@ -53,6 +54,8 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.s_tmin = 0.0                         # heun / euler: churn only for noise levels >= s_tmin
   sampling.s_tmax = 1e9                         # heun / euler: ... and <= s_tmax
   sampling.s_noise = 1.0                        # heun / euler: churn noise inflation
+  sampling.solver_order = 2                     # unipc: order p of UniP-p / UniC-p (1-3; accuracy p + 1)
+  sampling.lower_order_final = True             # dpm_solver_* / unipc: lower-order last steps if < 15 steps
   sampling.ode_whole_batch = False              # ode: one adaptive solve for the whole batch
                                                 # (released; couples samples) vs one per sample
   sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (samplers.ODE_SOLVERS)

@@ -201,6 +201,7 @@ def solver_options(config, sde) -> dict:
   s = config.sampling
   churn = dict(s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise,
                denoise=s.noise_removal)
+  multistep = dict(lower_order_final=s.lower_order_final, denoise=s.noise_removal)
   options = {
       "pc": dict(predictor=s.predictor, corrector=s.corrector, snr=s.snr, n_steps=s.n_steps_each,
                  probability_flow=s.probability_flow, denoise=s.noise_removal,
@@ -211,6 +212,10 @@ def solver_options(config, sde) -> dict:
       "ddim": dict(eta=s.eta, denoise=s.noise_removal),
       "heun": churn,
       "euler": churn,
+      "dpm_solver_2m": multistep,
+      "dpm_solver_3m": multistep,
+      "dpm_solver_sde_2m": multistep,
+      "unipc": dict(order=s.solver_order, **multistep),
   }
   samplers.get_solver(s.method)
   return options[s.method]
