@@ -59,6 +59,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.s_noise = 1.0                        # heun / euler: churn noise inflation
   sampling.solver_order = 2                     # unipc: order p of UniP-p / UniC-p (1-3; accuracy p + 1)
   sampling.lower_order_final = True             # dpm_solver_* / unipc: lower-order last steps if < 15 steps
+  sampling.official_3m = False                  # dpm_solver_3m: the official code's D2 weight (not 3rd order)
   sampling.ode_whole_batch = False              # ode: one adaptive solve for the whole batch
                                                 # (released; couples samples) vs one per sample
   sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (released: RK45)

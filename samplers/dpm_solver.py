@@ -14,7 +14,8 @@ at the grid points so far, r0 = h_{i-1} / h, r1 = h_{i-2} / h, D1_0 = (m_i - m_{
 
 (a Taylor expansion of D in lambda integrated exactly). The official code (and diffusers) weighs
 D2 without the factor 2 of its own singlestep 'taylor' update: that step is not exact for a
-quadratic D and the solver is only second order (tests/test_solvers.py shows both). Step i has
+quadratic D and the solver is only second order (tests/test_solvers.py shows both), though its
+errors are smaller at 10-20 steps; `official_3m=True` gives it. Step i has
 order min(order, i + 1): the first steps have fewer evaluations to interpolate (the official
 warm-up). The SDE variant (diffusers' 'sde-dpmsolver++', k-diffusion's dpmpp_2m_sde; midpoint
 type) steps the reverse SDE dx = [f x + g^2 (x - a D) / s^2] dt + g dw, g^2 = -2 s^2 dlambda/dt,
@@ -22,6 +23,8 @@ solved exactly with D held at m_i; as in 2M, the midpoint type then replaces m_i
 
   x' = (s'/s) e^-h x + a' (1 - e^-2h) (m_i + D1_0 / 2) + s' sqrt(1 - e^-2h) z.
 """
+import functools
+
 import jax
 import jax.numpy as jnp
 
@@ -38,11 +41,12 @@ def _second_order(x, m, step):
   return step.sigma_ratio * x - step.alpha_next * jnp.expm1(-step.h) * (m[0] + 0.5 * d1_0)
 
 
-def _third_order(x, m, step):
+def _third_order(x, m, step, d2_weight=2.0):
+  """d2_weight 2: the Taylor step, exact for quadratic D; 1: the official code's weight."""
   r0, r1 = step.h_prev[0] / step.h, step.h_prev[1] / step.h
   d1_0, d1_1 = (m[0] - m[1]) / r0, (m[1] - m[2]) / r1
   d1 = d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1)
-  d2 = 2.0 * (d1_0 - d1_1) / (r0 + r1)
+  d2 = d2_weight * (d1_0 - d1_1) / (r0 + r1)
   phi_1, phi_2, phi_3 = phi_functions(-step.h, 3)
   return step.sigma_ratio * x + step.alpha_next * step.h * (phi_1 * m[0] + phi_2 * d1 + phi_3 * d2)
 
@@ -83,11 +87,14 @@ def dpm_solver_2m(fns, times, keys, shape, lower_order_final: bool = True, denoi
   return _multistep_sample(fns, times, keys, shape, 2, update, lower_order_final, denoise)
 
 
-def dpm_solver_3m(fns, times, keys, shape, lower_order_final: bool = True, denoise: bool = True):
+def dpm_solver_3m(fns, times, keys, shape, lower_order_final: bool = True, denoise: bool = True,
+                  official_3m: bool = False):
   """DPM-Solver++(3M): orders 1, 2, then 3 (with lower_order_final and fewer than 15 steps, the
-  last two steps of order 2 and 1), as dpm_solver_2m otherwise."""
+  last two steps of order 2 and 1), as dpm_solver_2m otherwise. official_3m: the D2 weight of
+  the official code and diffusers (second order asymptotically; see the module docstring)."""
+  third = functools.partial(_third_order, d2_weight=1.0 if official_3m else 2.0)
   update = lambda x, m, step: jax.lax.switch(
-      step.order - 1, (_first_order, _second_order, _third_order), x, m, step)
+      step.order - 1, (_first_order, _second_order, third), x, m, step)
   return _multistep_sample(fns, times, keys, shape, 3, update, lower_order_final, denoise)
 
 

@@ -254,6 +254,8 @@ def test_dpm_solver_3m_integrates_quadratic_data_predictions_exactly():
 
     pin = lambda x, t, step: jnp.where(step < 3, jnp.asarray(exact[2]), x)
     x3 = run("dpm_solver_3m", ModelFns(sde, score, project=pin), times, lower_order_final=False)
+    x3_official = run("dpm_solver_3m", ModelFns(sde, score, project=pin), times,
+                      lower_order_final=False, official_3m=True)
   np.testing.assert_allclose(x3, exact[3], rtol=1e-9)
   h, h0, h1 = np.diff(lam)[::-1]
   r0, r1 = h0 / h, h1 / h
@@ -264,6 +266,7 @@ def test_dpm_solver_3m_integrates_quadratic_data_predictions_exactly():
               + a[3] * phi_2 * (d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1))
               - a[3] * (phi_2 / h - 0.5) * (d1_0 - d1_1) / (r0 + r1))
   assert np.abs(official - exact[3]).max() > 1e-3
+  np.testing.assert_allclose(x3_official, official, rtol=1e-9)  # official_3m is that formula
 
 
 def test_phi_functions_are_accurate_where_the_recursion_cancels():

@@ -213,7 +213,7 @@ def solver_options(config, sde) -> dict:
       "heun": churn,
       "euler": churn,
       "dpm_solver_2m": multistep,
-      "dpm_solver_3m": multistep,
+      "dpm_solver_3m": dict(official_3m=s.official_3m, **multistep),
       "dpm_solver_sde_2m": multistep,
       "unipc": dict(order=s.solver_order, **multistep),
   }
