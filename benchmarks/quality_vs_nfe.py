@@ -13,6 +13,7 @@ floor. All solvers see the same prior draws, so at large NFE the deterministic o
 the tight ODE's row.
 
   python benchmarks/quality_vs_nfe.py --samples 2000 --dims 2,16
+  python benchmarks/quality_vs_nfe.py --dims "" --digits-workdir workdirs/digits_vp
 
 Another model plugs in through `quality_rows(fns, shape, reference, ...)`: its ModelFns, the
 sample shape and R >= 2 reference sets of --samples real samples each (R x N, *shape).
@@ -29,7 +30,8 @@ import numpy as np
 import samplers
 from sde_lib import EDMSDE, VESDE, VPSDE, SubVPSDE
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 from oracles import MIX, gmm_fns, lifted_mixture  # noqa: E402  (the exact mixture and score)
 
 SDES = {"vp": (VPSDE(), 1e-3), "ve": (VESDE(), 1e-5), "subvp": (SubVPSDE(), 1e-3),
@@ -62,7 +64,30 @@ def parse_args():
   parser.add_argument("--eps", type=float, default=0.0,
                       help="end time of the grid solvers (0: the SDE's usual eps; PC-1000 and the "
                            "ODE always use it)")
+  parser.add_argument("--digits-workdir", default="",
+                      help="also the table of this trained configs/digits.py:vpsde workdir, in "
+                           "pixel space against halves of the test split")
   return parser.parse_args()
+
+
+def digits_table(args, nfes, solvers, ode_tols):
+  """The table for a trained digits model (EMA params of the newest checkpoint) against the
+  test split (359 images) in model space, split into two halves: R = 2 sets of 179."""
+  from configs import load_config  # pylint: disable=import-outside-toplevel
+  from parallel import DataParallel  # pylint: disable=import-outside-toplevel
+  from workflows import build  # pylint: disable=import-outside-toplevel
+  import data_sources  # pylint: disable=import-outside-toplevel
+  config = load_config("configs/digits.py:vpsde")
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  params = build.load_score_params(config, args.digits_workdir, score_model,
+                                   DataParallel.over_all_devices().replicated)
+  test = data_sources.preprocess(build.load_split(config, "test")[:358], is_image=True,
+                                 centered=True, uniform_dequantization=False)
+  rows, floor = quality_rows(build.model_fns(sde, score_model, params), test.shape[1:],
+                             test.reshape(2, 179, *test.shape[1:]), solvers, nfes, args.grid,
+                             config.sampling.eps, ode_tols, config.sde.num_scales, args.eps or None)
+  print_table(f"digits ({args.digits_workdir})", rows, floor, nfes, config.sde.num_scales)
 
 
 def energy_distance(x, y) -> float:
@@ -161,13 +186,15 @@ def main():
   ode_tols = [float(v) for v in args.ode_tols.split(",")]
   print(f"load average {os.getloadavg()}, {args.samples} samples, SDE {args.sde}, grid "
         f"{args.grid}, eps {eps} (grid solvers: {args.eps or eps})")
-  for dim in (int(v) for v in args.dims.split(",")):
+  for dim in (int(v) for v in args.dims.split(",") if v):
     mixture = MIX if dim == 2 else lifted_mixture(np.linspace(0.3, 1.5, dim - 2))
     reference = mixture.sample(np.random.default_rng(0), args.reference_sets * args.samples)
     reference = reference.reshape(args.reference_sets, args.samples, dim)
     rows, floor = quality_rows(gmm_fns(sde, mixture), (dim,), reference, solvers, nfes,
                                args.grid, eps, ode_tols, args.released_steps, args.eps or None)
     print_table(f"{dim}-D mixture", rows, floor, nfes, args.released_steps)
+  if args.digits_workdir:
+    digits_table(args, nfes, solvers, ode_tols)
   print(f"load average {os.getloadavg()}")
 
 
