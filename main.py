@@ -3,6 +3,8 @@
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=train
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=sample
   python main.py --config=configs/toy.py:swiss_roll,vpsde --workdir=workdirs/swiss --mode=likelihood
+  python main.py --config=configs/ve/ncsnpp_cifar10_continuous.py --workdir=workdirs/ve \
+      --mode=import --config.eval.import_path=path/to/checkpoint_24  # released weights
 
 Any config field can be overridden, e.g. --config.training.n_iters=500; unknown fields are errors.
 Bad input prints one line saying what to do; --verbose shows the traceback instead.
@@ -29,7 +31,7 @@ USER_ERRORS = (ValueError, KeyError, AttributeError, OSError, FloatingPointError
 
 def one_line(err: BaseException) -> str:
   """The error's message on one line (ml_collections quotes and escapes its KeyErrors)."""
-  message = str(err.args[0]) if err.args else type(err).__name__
+  message = str(err.args[0]) if isinstance(err, KeyError) and err.args else str(err)
   message = message.replace("\\n", " ").replace("\\'", "'")
   if len(message) > 1 and message[0] == message[-1] and message[0] in "'\"":
     message = message[1:-1]

@@ -1,7 +1,7 @@
 """Input pipeline throughput (examples/s) at 0, 1, 2 grain workers, against what a train step eats.
 
   python benchmarks/input_pipeline.py --workers 0 1 2 --batch 128 --batches 30 --train-steps 2 \
-      --wait-steps 60
+      --wait-steps 30
 
 Two generated datasets in a temporary directory:
   arrayrecord32 -- 32x32 RGB PNGs prepared into ArrayRecord (data_sources.prepare, the format
@@ -131,7 +131,7 @@ def main():
   parser.add_argument("--train-batch", type=int, default=16,
                       help="the step at 128 needs 24 GB of temporaries (XLA's memory analysis)")
   parser.add_argument("--train-steps", type=int, default=2, help="0: skip the train step")
-  parser.add_argument("--wait-steps", type=int, default=60, help="0: skip the data_wait runs")
+  parser.add_argument("--wait-steps", type=int, default=30, help="0: skip the data_wait runs")
   parser.add_argument("--wait-workers", type=int, nargs="+", default=[0, 2])
   args = parser.parse_args()
   with tempfile.TemporaryDirectory() as tmp:

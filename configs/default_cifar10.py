@@ -36,13 +36,15 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.snapshot_freq = 50_000               # steps between kept checkpoints
   training.snapshot_freq_for_preemption = 10_000  # steps between rolling (latest-only) checkpoints
   training.max_to_keep = 1                      # rolling checkpoints kept besides the snapshot ones
+  training.sample_freq = 50_000                 # steps between sample grids in TensorBoard (0: none)
   training.ema_rate = 0.999                     # EMA decay of the parameters used for sampling
   training.loss = "dsm"                         # dsm (the paper's; discrete if not continuous) | edm
   training.edm_p_mean = -1.2                    # loss=edm: ln(sigma) ~ N(p_mean, p_std^2)
   training.edm_p_std = 1.2                      # loss=edm
 
   config.sampling = sampling = ml_collections.ConfigDict()
-  sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler | ...
+  sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
+                                                # dpm_solver_2m | dpm_solver_3m | dpm_solver_sde_2m | unipc
   sampling.num_steps = 1000                     # grid steps of every solver but ode (PC: the paper's N)
   sampling.grid = "uniform"                     # samplers.GRIDS: uniform | edm | logsnr | quadratic
   sampling.grid_rho = 7.0                       # grid=edm: rho of the sigma spacing
@@ -58,6 +60,9 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.s_tmin = 0.0                         # heun / euler: churn only for noise levels >= s_tmin
   sampling.s_tmax = 1e9                         # heun / euler: ... and <= s_tmax
   sampling.s_noise = 1.0                        # heun / euler: churn noise inflation
+  sampling.solver_order = 2                     # unipc: order p of UniP-p / UniC-p (1-3; accuracy p + 1)
+  sampling.lower_order_final = True             # dpm_solver_* / unipc: lower-order last steps if < 15 steps
+  sampling.official_3m = False                  # dpm_solver_3m: the official code's D2 weight (not 3rd order)
   sampling.ode_whole_batch = False              # ode: one adaptive solve for the whole batch
                                                 # (released; couples samples) vs one per sample
   sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (released: RK45)
@@ -74,6 +79,19 @@ def get_default_configs() -> ml_collections.ConfigDict:
   evaluate.eps = 1e-5                           # likelihood ODE start time
   evaluate.num_samples = 10_000                 # test examples for --mode=likelihood (at most all)
   evaluate.batch_size = 1024                    # examples per jitted likelihood call
+  evaluate.bpd_num_repeats = 5                  # images: dequantisation repeats of the bits/dim
+  evaluate.features = "inception"               # --mode=eval metrics on: identity (points) | digits | inception
+  evaluate.inception_weights = ""               # pytorch-fid's pt_inception-2015-12-05-*.pth or .safetensors
+  evaluate.stats_path = ""                      # reference mu/sigma npz (--mode=fid_stats); "": from the data
+  evaluate.reference_split = "train"            # split of the reference statistics and KID features
+  evaluate.kid_examples = 10_000                # real examples whose features KID compares with (0: no KID)
+  evaluate.reference_examples = 0               # examples of reference_split for the statistics (0: all)
+  evaluate.num_generated = 50_000               # samples per checkpoint for the metrics (released num_samples)
+  evaluate.begin_ckpt = 1                       # --mode=eval: first checkpoint step of the sweep
+  evaluate.end_ckpt = -1                        # --mode=eval: last checkpoint step (-1: the newest)
+  evaluate.enable_sampling = True               # --mode=eval: sample and compute FID / IS / KID
+  evaluate.enable_bpd = True                    # --mode=eval: bits/dim of the held-out split
+  evaluate.import_path = ""                     # --mode=import: checkpoint_N file or diffusers dir
 
   config.data = data = ml_collections.ConfigDict()
   data.dataset = "cifar10"                      # data_sources.DATASETS

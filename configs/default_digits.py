@@ -19,6 +19,7 @@ def get_default_configs():
   training.log_freq = 100
   training.snapshot_freq = 1000
   training.snapshot_freq_for_preemption = 250
+  training.sample_freq = 500
 
   sampling = config.sampling
   sampling.predictor = "reverse_diffusion"
@@ -32,6 +33,10 @@ def get_default_configs():
   evaluate.trace_estimator = "gaussian"        # Hutchinson: exact traces cost 64 JVPs per step
   evaluate.num_samples = 128
   evaluate.batch_size = 128
+  evaluate.features = "digits"                 # the offline digits CNN (evaluation.digits_features)
+  evaluate.num_generated = 1024
+  evaluate.kid_examples = 1000
+  evaluate.bpd_num_repeats = 1
 
   data = config.data
   data.dataset = "digits"

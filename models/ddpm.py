@@ -2,9 +2,9 @@
 
 Differences from Ho et al.'s paper description, kept from the released code:
 one attention block per upsampling level (after its residual blocks), and a
-GroupNorm everywhere. GroupNorm uses min(C // 4, 32) groups (= 32 for the
-released nf=128 configs, so parameters and outputs are unchanged there; it also
-lets tiny test networks run). The output is not divided by sigma.
+GroupNorm everywhere, with 32 groups as released wherever the channels allow it
+(layers.NUM_GROUPS['ddpm']: gcd(C, 32), so that tiny test networks run too).
+The output is not divided by sigma.
 """
 from typing import Tuple
 
@@ -36,7 +36,8 @@ class DDPM(nn.Module):
   @nn.compact
   def __call__(self, x, labels, train: bool = False):
     act = get_act(self.nonlinearity)
-    block = lambda **kw: ResnetBlockDDPM(act=act, dropout=self.dropout, **kw)
+    block = lambda **kw: ResnetBlockDDPM(act=act, dropout=self.dropout,
+                                         groups='ddpm', **kw)
     temb = None
     if self.conditional:
       temb = get_timestep_embedding(labels, self.nf)
@@ -49,13 +50,13 @@ class DDPM(nn.Module):
       for _ in range(self.num_res_blocks):
         h = block(out_ch=self.nf * mult)(hs[-1], temb, train)
         if h.shape[1] in self.attn_resolutions:
-          h = AttnBlock()(h)
+          h = AttnBlock(groups='ddpm')(h)
         hs.append(h)
       if i_level != len(self.ch_mult) - 1:
         hs.append(Downsample(with_conv=self.resamp_with_conv)(hs[-1]))
 
     h = block()(hs[-1], temb, train)
-    h = AttnBlock()(h)
+    h = AttnBlock(groups='ddpm')(h)
     h = block()(h, temb, train)
 
     for i_level in reversed(range(len(self.ch_mult))):
@@ -63,10 +64,10 @@ class DDPM(nn.Module):
         h = block(out_ch=self.nf * self.ch_mult[i_level])(
             jnp.concatenate([h, hs.pop()], axis=-1), temb, train)
       if h.shape[1] in self.attn_resolutions:
-        h = AttnBlock()(h)
+        h = AttnBlock(groups='ddpm')(h)
       if i_level != 0:
         h = Upsample(with_conv=self.resamp_with_conv)(h)
     assert not hs
 
-    h = act(group_norm(h))
+    h = act(group_norm(h, 'ddpm'))
     return conv3x3(h, x.shape[-1], init_scale=0.)

@@ -31,8 +31,8 @@ def pc_steps(sde, times, use_tables: bool) -> PCSteps:
   the exact transition kernels between consecutive grid times (any grid, any n).
   """
   n = times.shape[0]
-  spacing = times[:-1] - times[1:] if n > 1 else jnp.full((1,), times[0])
-  dt = -jnp.concatenate([spacing, spacing[-1:]])
+  gaps = times[:-1] - times[1:]
+  dt = -jnp.concatenate([gaps, gaps[-1:] if n > 1 else times])  # one step: from T to 0
   if use_tables:
     levels = jax.tree.map(lambda v: v[::-1], sde.discrete_levels(n))
     a, b, sigma = levels.a, levels.b, levels.sigmas

@@ -4,9 +4,11 @@
 from typing import Callable, NamedTuple
 
 from samplers.ddim import ddim_sample
+from samplers.dpm_solver import dpm_solver_2m, dpm_solver_3m, dpm_solver_sde_2m
 from samplers.edm import euler_sample, heun_sample
 from samplers.ode import ode_sample
 from samplers.pc import pc_sample, pc_steps
+from samplers.unipc import unipc
 
 
 class Solver(NamedTuple):
@@ -34,6 +36,10 @@ SOLVERS = {
     "ddim": Solver(ddim_sample, True),
     "heun": Solver(heun_sample, True),
     "euler": Solver(euler_sample, True),
+    "dpm_solver_2m": Solver(dpm_solver_2m, True),
+    "dpm_solver_3m": Solver(dpm_solver_3m, True),
+    "dpm_solver_sde_2m": Solver(dpm_solver_sde_2m, True),
+    "unipc": Solver(unipc, True),
 }
 
 

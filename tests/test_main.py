@@ -145,3 +145,16 @@ def test_training_lowers_loss_and_brings_samples_to_the_data(tmp_path, sde, step
   distance, baseline = energy_distance(x, data[:500]), energy_distance(prior, data[:500])
   assert distance < 0.2 * baseline, (distance, baseline)
   assert (tmp_path / "samples.png").is_file()
+
+
+@pytest.mark.parametrize("method", ["dpm_solver_2m", "dpm_solver_3m", "dpm_solver_sde_2m",
+                                    "unipc"])
+def test_multistep_solvers_run_from_the_config(method):
+  """solver_options maps config.sampling onto each solver's keywords (unipc: solver_order)."""
+  config = load_config("configs/gmm_analytic.py:vpsde", {
+      "sampling.method": method, "sampling.num_steps": 5, "sampling.grid": "edm",
+      "sampling.solver_order": 3, "sampling.lower_order_final": False})
+  sde = build.build_sde(config)
+  sample_fn = build.build_sampler(config, sde, build.build_score_model(config, sde))
+  x, nfe = jax.jit(sample_fn)({}, samplers.sample_keys(jax.random.key(0), np.arange(4)))
+  assert x.shape == (4, 2) and np.all(np.isfinite(x)) and np.all(nfe == 5)

@@ -1,11 +1,13 @@
 """Fast solvers against exact answers (tests/oracles.py).
 
 Deterministic solvers: from the same prior draws, the pathwise error at t = eps against a tight
-float64 adaptive solve falls with num_steps at the solver's order. Stochastic ones: samples match
-the mixture (and a sign-flipped score fails). EDM's preconditioning of the exact denoiser samples
-correctly.
+float64 adaptive solve falls with num_steps at the solver's order (the slope fitted over 10 to 80
+steps and the last doubling's). Stochastic ones: samples match the mixture (and a sign-flipped
+score fails). EDM's preconditioning of the exact denoiser samples correctly. The multistep solvers'
+steps equal their formulas written out in numpy, and their NFE the model calls.
 """
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -15,13 +17,22 @@ import pytest
 from oracles import (MIX, assert_matches_mixture, edm_exact_fns, gmm_fns, lifted_fns,
                      matches_mixture)
 from samplers import SOLVERS, ModelFns, get_solver, make_grid, per_sample_prior, sample_keys
+from samplers.multistep import phi_functions
 from samplers.ode import flow_drift, integrate
 from sde_lib import EDMSDE, VESDE, VPSDE, SubVPSDE
+from test_samplers import counting
 
 SDES = {"vp": (VPSDE(), 1e-3), "ve": (VESDE(sigma_max=20.0), 1e-5), "subvp": (SubVPSDE(), 1e-3),
         "edm": (EDMSDE(), 2e-3)}
 # Order of each deterministic solver in the number of steps, and the slack of the fitted slope.
-ORDERS = {"ddim": (1, 0.3), "euler": (1, 0.3), "heun": (2, 0.3)}
+ORDERS = {"ddim": (1, 0.3), "euler": (1, 0.3), "heun": (2, 0.3), "dpm_solver_2m": (2, 0.3),
+          "dpm_solver_3m": (3, 0.5), "unipc": (3, 0.3)}
+# Options of the order runs. lower_order_final acts below 15 steps, here only at 10, where it makes
+# the last step first order: a first-order error that would flatten the fitted slope of 2M and
+# UniPC. 3M keeps it: its third-order extrapolation over the 10-step grid's long last steps is
+# unstable without it (sub-VP: error 2.1 instead of 0.68), which would steepen the fitted slope.
+ORDER_OPTIONS = {"dpm_solver_2m": dict(lower_order_final=False),
+                 "unipc": dict(lower_order_final=False)}
 STEPS = (10, 20, 40, 80)
 CASES = [("vp", 2), ("vp", 16), ("edm", 16), ("ve", 2), ("subvp", 2)]
 LIFT = lambda dim: jnp.linspace(0.3, 1.5, dim - 2)  # the 16-D mixture: MIX x N(0, diag(LIFT))
@@ -44,7 +55,7 @@ def reference(case):
     return keys, np.asarray(solve(per_sample_prior(sde, keys, 0, (dim,))))
 
 
-def pathwise_errors(name, case, grid="edm"):
+def pathwise_errors(name, case, grid="edm", **options):
   """RMS distance to the reference at eps after n steps (n + 1 grid points, no final denoising)."""
   (sde, eps), dim = SDES[case[0]], case[1]
   keys, target = reference(case)
@@ -53,7 +64,8 @@ def pathwise_errors(name, case, grid="edm"):
     fns = exact_fns(sde, dim)
     for n in STEPS:
       times = make_grid(sde, grid, n + 1, eps)
-      x, _ = jax.jit(lambda k: get_solver(name).sample(fns, times, k, (dim,), denoise=False))(keys)
+      x, _ = jax.jit(lambda k: get_solver(name).sample(fns, times, k, (dim,), denoise=False,
+                                                       **options))(keys)
       errors.append(float(np.sqrt(np.mean(np.sum((np.asarray(x) - target) ** 2, -1)))))
   return np.asarray(errors)
 
@@ -62,9 +74,11 @@ def pathwise_errors(name, case, grid="edm"):
 @pytest.mark.parametrize("name", sorted(ORDERS))
 def test_convergence_order(name, case):
   order, slack = ORDERS[name]
-  errors = pathwise_errors(name, case)
+  errors = pathwise_errors(name, case, **ORDER_OPTIONS.get(name, {}))
   slope = -np.polyfit(np.log(STEPS), np.log(errors), 1)[0]
-  assert abs(slope - order) < slack, (errors, slope)
+  last_doubling = np.log(errors[-2] / errors[-1]) / np.log(STEPS[-1] / STEPS[-2])
+  assert abs(slope - order) < slack and abs(last_doubling - order) < slack, (errors, slope,
+                                                                             last_doubling)
   assert errors[-1] < 0.2, errors
 
 
@@ -74,10 +88,13 @@ def test_order_test_fails_a_wrong_solver():
   assert abs(slope - ORDERS["heun"][0]) > ORDERS["heun"][1]
 
 
+STOCHASTIC_ONLY = {"pc", "dpm_solver_sde_2m"}
+
+
 def test_every_deterministic_solver_has_an_order_test():
-  stochastic_only = {"pc"}
   adaptive = {"ode"}
-  assert set(SOLVERS) - stochastic_only - adaptive - {"dpm_solver_sde_2m"} <= set(ORDERS)
+  assert set(SOLVERS) - STOCHASTIC_ONLY - adaptive <= set(ORDERS)
+  assert STOCHASTIC_ONLY <= {name for name, *_ in STOCHASTIC.values()}
 
 
 # --- stochastic solvers and EDM --------------------------------------------------------------
@@ -87,6 +104,7 @@ STOCHASTIC = {
     "heun_churn": ("heun", "edm", 40, dict(s_churn=10.0, s_tmin=0.05, s_tmax=50.0, s_noise=1.003)),
     "ddim_eta1": ("ddim", "edm", 100, dict(eta=1.0)),
     "pc_100": ("pc", "edm", 100, dict(predictor="reverse_diffusion", corrector="mala")),
+    "dpm_sde_2m_50": ("dpm_solver_sde_2m", "edm", 50, {}),
 }
 
 
@@ -167,3 +185,125 @@ def test_adaptive_ode_refuses_a_projection():
   fns = ModelFns(sde, gmm_fns(sde).score, project=lambda x, t, step: x)
   with pytest.raises(ValueError, match="grid solver"):
     get_solver("ode").sample(fns, None, KEYS[:2], (2,))
+
+
+# --- the multistep solvers' steps on fixed inputs ---------------------------------------------
+
+MULTISTEP = ("dpm_solver_2m", "dpm_solver_3m", "dpm_solver_sde_2m", "unipc")
+
+
+def vp_setup(num_points):
+  """(fns, times (num_points,), prior draws (4, 2), D(x, grid index) in numpy), float64."""
+  sde, eps = SDES["vp"]
+  fns, times = gmm_fns(sde), make_grid(sde, "edm", num_points, eps)
+  x = np.asarray(per_sample_prior(sde, KEYS[:4], 0, (2,)))
+  denoise = lambda v, i: np.asarray(fns.denoise(jnp.asarray(v), jnp.full((4,), times[i])))
+  return fns, times, x, denoise
+
+
+def run(name, fns, times, **options):
+  sample = lambda k: get_solver(name).sample(fns, times, k, (2,), denoise=False, **options)[0]
+  return np.asarray(jax.jit(sample)(KEYS[:4]))
+
+
+@pytest.mark.parametrize("name", ["dpm_solver_2m", "dpm_solver_3m", "unipc"])
+def test_first_multistep_step_is_ddim(name):
+  """With no history the step is first order: DPM-Solver++1 (and UniP-1) is DDIM with eta 0."""
+  with jax.enable_x64(True):
+    fns, times, _, _ = vp_setup(2)
+    np.testing.assert_allclose(run(name, fns, times), run("ddim", fns, times), rtol=1e-12)
+
+
+def test_two_steps_equal_the_formulas_in_numpy():
+  """DDIM then DPM-Solver++(2M) (Alg. 2); UniPC-2: DDIM corrected by UniC-1 (rho 1/2) with the
+  model evaluated at the DDIM point, then UniP-2 (= 2M) from the corrected point."""
+  with jax.enable_x64(True):
+    fns, times, x, denoise = vp_setup(3)
+    a, s = (np.asarray(v) for v in fns.sde.marginal_coeffs(times))
+    h1, h2 = np.diff(np.log(a / s))
+    m0 = denoise(x, 0)
+    ddim = s[1] / s[0] * x - a[1] * np.expm1(-h1) * m0
+    m1 = denoise(ddim, 1)
+    second = lambda x1: s[2] / s[1] * x1 - a[2] * np.expm1(-h2) * (m1 + (m1 - m0) * h2 / (2 * h1))
+    corrected = ddim - a[1] * np.expm1(-h1) * 0.5 * (m1 - m0)
+    off = dict(lower_order_final=False)
+    np.testing.assert_allclose(run("dpm_solver_2m", fns, times, **off), second(ddim), rtol=1e-12)
+    np.testing.assert_allclose(run("unipc", fns, times, **off), second(corrected), rtol=1e-12)
+
+
+def test_dpm_solver_3m_integrates_quadratic_data_predictions_exactly():
+  """D = q(lambda_t) quadratic in lambda and free of x makes the ODE's solution closed-form:
+  x_t = (s_t / s_0) x_0 + s_t [F(lambda_t) - F(lambda_0)], F' = e^lambda q. With exact states
+  pinned (by the projection hook) after the two warm-up steps, the third-order step is exact;
+  the official code's weight of D2, half of this one, misses by O(h^3) (second order)."""
+  c = np.array([[0.3, -0.2], [0.5, 0.1], [-0.2, 0.15]])  # q = c0 + c1 lambda + c2 lambda^2
+  q = lambda lam: c[0][None] + c[1][None] * lam[:, None] + c[2][None] * lam[:, None] ** 2
+  big_f = lambda lam: np.exp(lam)[:, None] * q(lam) - np.exp(lam)[:, None] * (
+      c[1][None] + c[2][None] * (2 * lam[:, None] - 2))
+  with jax.enable_x64(True):
+    sde, eps = SDES["vp"]
+    times = make_grid(sde, "edm", 4, eps)
+    a, s = (np.asarray(v) for v in sde.marginal_coeffs(times))
+    lam = np.log(a / s)
+    x0 = np.asarray(per_sample_prior(sde, KEYS[:4], 0, (2,)))
+    exact = [s[i] / s[0] * x0 + s[i] * (big_f(lam[i:i + 1]) - big_f(lam[:1])) for i in range(4)]
+
+    def score(x, t):
+      a_t, s_t = sde.marginal_coeffs(t)
+      return (a_t[:, None] * q(jnp.log(a_t / s_t)) - x) / s_t[:, None] ** 2
+
+    pin = lambda x, t, step: jnp.where(step < 3, jnp.asarray(exact[2]), x)
+    x3 = run("dpm_solver_3m", ModelFns(sde, score, project=pin), times, lower_order_final=False)
+    x3_official = run("dpm_solver_3m", ModelFns(sde, score, project=pin), times,
+                      lower_order_final=False, official_3m=True)
+  np.testing.assert_allclose(x3, exact[3], rtol=1e-9)
+  h, h0, h1 = np.diff(lam)[::-1]
+  r0, r1 = h0 / h, h1 / h
+  m = q(lam[::-1][1:])  # m_i, m_{i-1}, m_{i-2} at i = 2
+  d1_0, d1_1 = (m[0] - m[1]) / r0, (m[1] - m[2]) / r1
+  phi_2 = np.expm1(-h) / h + 1
+  official = (s[3] / s[2] * exact[2] - a[3] * np.expm1(-h) * m[0]
+              + a[3] * phi_2 * (d1_0 + r0 / (r0 + r1) * (d1_0 - d1_1))
+              - a[3] * (phi_2 / h - 0.5) * (d1_0 - d1_1) / (r0 + r1))
+  assert np.abs(official - exact[3]).max() > 1e-3
+  np.testing.assert_allclose(x3_official, official, rtol=1e-9)  # official_3m is that formula
+
+
+def test_phi_functions_are_accurate_where_the_recursion_cancels():
+  """phi_k(z) = sum_m z^m / (m + k)! against the series in Python floats, including |z| << 1 in
+  float32, where (phi_{k-1} - 1/(k-1)!) / z from expm1 would have lost every digit."""
+  series = lambda z, k: sum(z**m / math.factorial(m + k) for m in range(40))
+  phis = jax.jit(phi_functions, static_argnums=1)
+  for z in (-3.0, -1.0, -0.4, -1e-3, 0.0, 0.7):
+    with jax.enable_x64(True):
+      exact = [series(z, k) for k in (1, 2, 3)]
+      np.testing.assert_allclose(phis(jnp.float64(z), 3), exact, rtol=1e-13)
+    np.testing.assert_allclose(phis(jnp.float32(z), 3), exact, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", MULTISTEP)
+def test_multistep_nfe_counts_model_calls(name):
+  """n - 1 steps with one model call each (UniPC's corrector reuses the next step's), + 1 for
+  the denoising step; a callback counter sees every call."""
+  sde, eps = SDES["vp"]
+  counter, keys = [0], KEYS[:3]
+  fns, times = counting(gmm_fns(sde), counter), make_grid(sde, "edm", 6, eps)
+  x, nfe = jax.jit(lambda k: get_solver(name).sample(fns, times, k, (2,)))(keys)
+  jax.block_until_ready(x)
+  jax.effects_barrier()
+  assert nfe == 6 and counter[0] == keys.shape[0] * nfe
+
+
+def test_sde_solver_samples_do_not_depend_on_the_batch():
+  sde, eps = SDES["vp"]
+  times = make_grid(sde, "edm", 8, eps)
+  sample = jax.jit(lambda k: get_solver("dpm_solver_sde_2m").sample(gmm_fns(sde), times, k,
+                                                                      (2,))[0])
+  np.testing.assert_allclose(sample(KEYS[:8])[3:5], sample(KEYS[3:5]), rtol=1e-5, atol=1e-6)
+
+
+def test_unipc_rejects_an_unknown_order():
+  sde, eps = SDES["vp"]
+  with pytest.raises(ValueError, match="solver_order"):
+    get_solver("unipc").sample(gmm_fns(sde), make_grid(sde, "edm", 4, eps), KEYS[:2], (2,),
+                               order=4)

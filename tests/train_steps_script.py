@@ -14,7 +14,7 @@ import numpy as np
 
 from configs import load_config
 from workflows import build
-from workflows.sample import draw_samples
+from workflows.sample import draw_samples, make_sample_fn
 from workflows.train import build_trainer
 
 
@@ -34,8 +34,9 @@ def main(out_path: str, spec: str, *overrides: str, steps: int = 3):
     state, metrics = trainer.step_fn(state, trainer.next_batch(), trainer.base_key)
   trainer.train_input.close()
   sde = build.build_sde(config)
-  samples, _ = draw_samples(config, state.ema_params, sde, build.build_score_model(config, sde),
-                            trainer.parallel, config.sampling.num_samples)
+  sample_fn = make_sample_fn(config, sde, build.build_score_model(config, sde), trainer.parallel)
+  samples, _ = draw_samples(sample_fn, state.ema_params, trainer.parallel,
+                            config.sampling.batch_size, config.sampling.num_samples)
   leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))
   if jax.process_index() != 0:
     return

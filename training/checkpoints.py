@@ -45,27 +45,34 @@ def _absl_errors_only():
     absl_logging.set_verbosity(level)
 
 
-def save(manager: ocp.CheckpointManager, state, data_state: dict) -> None:
-  """Saves `state` and the input position `data_state` (JSON) at the state's step (async; orbax
-  writes to a temporary dir, then renames)."""
-  args = ocp.args.Composite(state=ocp.args.StandardSave(state),
-                            data=ocp.args.JsonSave(data_state))
-  manager.save(int(jax.device_get(state.step)), args=args, force=True)
+def save(manager: ocp.CheckpointManager, state, data_state: dict | None = None) -> None:
+  """Saves `state` and the input position `data_state` (JSON; None for states that no input
+  produced, e.g. imported weights) at the state's step (async; orbax writes to a temporary dir,
+  then renames)."""
+  items = {"state": ocp.args.StandardSave(state)}
+  if data_state is not None:
+    items["data"] = ocp.args.JsonSave(data_state)
+  manager.save(int(jax.device_get(state.step)), args=ocp.args.Composite(**items), force=True)
 
 
-def restore_data_state(manager: ocp.CheckpointManager, step: int) -> dict:
-  """The input position saved with checkpoint `step`."""
-  return manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore())).data
+def restore_data_state(manager: ocp.CheckpointManager, step: int) -> dict | None:
+  """The input position saved with checkpoint `step`, or None if it has none."""
+  with _absl_errors_only():  # orbax warns about each item it is not asked to restore
+    if "data" not in manager.item_metadata(step):
+      return None
+    return manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore())).data
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state):
-  """The newest checkpoint restored into the structure/shardings of `abstract_state`, or None."""
-  step = manager.latest_step()
+def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | None = None):
+  """The checkpoint of `step` (default: the newest) restored into the structure/shardings of
+  `abstract_state`, or None if there is none."""
+  step = manager.latest_step() if step is None else step
   if step is None:
     return None
   try:
     args = ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state))
-    return manager.restore(step, args=args).state
+    with _absl_errors_only():  # orbax warns that it leaves the data position unread
+      return manager.restore(step, args=args).state
   except (ValueError, KeyError, TypeError) as err:
     raise CheckpointMismatchError(
         f"Checkpoint {step} in {manager.directory} does not match the model built from the config "

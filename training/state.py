@@ -13,10 +13,15 @@ class TrainState:
   ema_params: dict
 
 
+def lr_schedule(lr: float, warmup: int):
+  """Linear warm-up from 0 to `lr` over `warmup` steps, then constant: step -> learning rate."""
+  return optax.linear_schedule(0.0, lr, warmup) if warmup > 0 else optax.constant_schedule(lr)
+
+
 def make_optimizer(*, optimizer: str, lr: float, warmup: int, beta1: float, eps: float,
                    weight_decay: float, grad_clip: float) -> optax.GradientTransformation:
-  """Adam(W) with linear warm-up to `lr` over `warmup` steps and optional global-norm clipping."""
-  schedule = optax.linear_schedule(0.0, lr, warmup) if warmup > 0 else lr
+  """Adam(W) on lr_schedule(lr, warmup) with optional global-norm clipping."""
+  schedule = lr_schedule(lr, warmup) if warmup > 0 else lr
   if optimizer == "adam":
     opt = optax.adam(schedule, b1=beta1, eps=eps)
   elif optimizer == "adamw":

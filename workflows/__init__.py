@@ -1,7 +1,12 @@
 """One function per `main.py --mode`: each takes (config, workdir)."""
+from workflows.evaluate import evaluate, fid_stats
+from workflows.import_released import import_checkpoint
 from workflows.likelihood import likelihood
 from workflows.prepare import prepare
 from workflows.sample import sample
 from workflows.train import train
 
-MODES = {"train": train, "sample": sample, "likelihood": likelihood, "prepare": prepare}
+MODES = {"train": train, "sample": sample, "likelihood": likelihood, "eval": evaluate,
+         "fid_stats": fid_stats,
+         "import": import_checkpoint,  # released score_sde / diffusers weights -> a workdir
+         "prepare": prepare}  # datasets -> ArrayRecord files in data.data_dir

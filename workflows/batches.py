@@ -9,8 +9,8 @@ from parallel import DataParallel
 
 
 def map_global_batches(fn, num_items: int, batch: int, parallel: DataParallel, make_inputs,
-                       desc: str):
-  """Outputs of fn over items 0..num_items-1 (a pytree of numpy arrays with leading num_items).
+                       desc: str, first: int = 0):
+  """Outputs of fn over items first..first+num_items-1 (numpy arrays with leading num_items).
 
   fn(*global_arrays) is jitted with batch-sharded inputs; make_inputs(indices (local,)) gives this
   host's numpy inputs for the global item indices it owns. The last batch runs full and its
@@ -18,10 +18,10 @@ def map_global_batches(fn, num_items: int, batch: int, parallel: DataParallel, m
   """
   parallel.check_batch_size(batch, f"batch size of {desc}")
   local = batch // jax.process_count()
-  first = jax.process_index() * local
+  offset = jax.process_index() * local
   chunks = []
   for start in tqdm.trange(0, num_items, batch, desc=desc, disable=jax.process_index() != 0):
-    mine = np.arange(start + first, start + first + local)
+    mine = np.arange(first + start + offset, first + start + offset + local)
     outputs = fn(*(parallel.global_array(v) for v in make_inputs(mine)))
     chunks.append(jax.tree.map(lambda v: multihost_utils.process_allgather(v, tiled=True), outputs))
   return jax.tree.map(lambda *parts: np.concatenate(parts)[:num_items], *chunks)

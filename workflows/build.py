@@ -7,14 +7,16 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import configs
 import data_sources
+import evaluation
 import models
 import samplers
 import sde_lib
 from training import checkpoints, losses
-from training.state import create_train_state, make_optimizer
+from training.state import create_train_state, lr_schedule, make_optimizer
 
 RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
 
@@ -37,6 +39,9 @@ def check_config(config) -> None:
   samplers.get_solver(s.method), samplers.get_grid(s.grid), samplers.get_ode_solver(s.ode_solver)
   samplers.get_predictor(s.predictor), samplers.get_corrector(s.corrector)
   samplers.get_trace_estimator(config.eval.trace_estimator)
+  if config.eval.features not in FEATURES:
+    raise ValueError(f"Unknown eval.features {config.eval.features!r}; choose one of "
+                     f"{list(FEATURES)}.")
 
 
 def stream_key(config, purpose: str) -> jax.Array:
@@ -170,6 +175,10 @@ def build_loss(config, sde, score_model):
   return losses.discrete_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean)
 
 
+def build_lr_schedule(config):
+  return lr_schedule(config.optim.lr, config.optim.warmup)
+
+
 def build_optimizer(config):
   o = config.optim
   return make_optimizer(optimizer=o.optimizer, lr=o.lr, warmup=o.warmup, beta1=o.beta1, eps=o.eps,
@@ -182,17 +191,30 @@ def state_initializer(config, score_model, optimizer):
   return lambda key: create_train_state(score_model.init(key, example), optimizer)
 
 
-def load_score_params(config, workdir, score_model, sharding):
-  """EMA params of the newest checkpoint in workdir, placed with `sharding` ({} for analytic)."""
+def load_score_params(config, workdir, score_model, sharding, step: int | None = None):
+  """EMA params of checkpoint `step` (default: the newest) in workdir, placed with `sharding`
+  ({} for the analytic model)."""
   if config.model.name == models.ANALYTIC:
     return {}
   manager = checkpoints.require_checkpoint(workdir)
   init = state_initializer(config, score_model, build_optimizer(config))
   abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
                           jax.eval_shape(init, jax.random.key(0)))
-  state = checkpoints.restore_latest(manager, abstract)
+  state = checkpoints.restore_latest(manager, abstract, step)
   manager.close()
   return state.ema_params
+
+
+def checkpoint_steps(config, workdir) -> list:
+  """Steps of the kept checkpoints within [eval.begin_ckpt, eval.end_ckpt] (-1: no end); [0] for
+  the analytic model, which has none."""
+  if config.model.name == models.ANALYTIC:
+    return [0]
+  manager = checkpoints.require_checkpoint(workdir)
+  steps = sorted(manager.all_steps())
+  manager.close()
+  end = config.eval.end_ckpt
+  return [s for s in steps if s >= config.eval.begin_ckpt and (end < 0 or s <= end)]
 
 
 # --- sampling ------------------------------------------------------------------------------
@@ -206,6 +228,7 @@ def solver_options(config, sde) -> dict:
   s = config.sampling
   churn = dict(s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise,
                denoise=s.noise_removal)
+  multistep = dict(lower_order_final=s.lower_order_final, denoise=s.noise_removal)
   options = {
       "pc": dict(predictor=s.predictor, corrector=s.corrector, snr=s.snr, n_steps=s.n_steps_each,
                  probability_flow=s.probability_flow, denoise=s.noise_removal,
@@ -216,6 +239,10 @@ def solver_options(config, sde) -> dict:
       "ddim": dict(eta=s.eta, denoise=s.noise_removal),
       "heun": churn,
       "euler": churn,
+      "dpm_solver_2m": multistep,
+      "dpm_solver_3m": dict(official_3m=s.official_3m, **multistep),
+      "dpm_solver_sde_2m": multistep,
+      "unipc": dict(order=s.solver_order, **multistep),
   }
   samplers.get_solver(s.method)
   return options[s.method]
@@ -234,3 +261,30 @@ def build_sampler(config, sde, score_model):
     return x, jnp.broadcast_to(jnp.asarray(nfe, jnp.int32), (keys.shape[0],))
 
   return sample_fn
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+FEATURES = ("identity", "digits", "inception")
+
+
+def model_input_range(config) -> str:
+  """How samples in model space are scaled, for the feature networks."""
+  return "symmetric" if config.data.centered else "unit"
+
+
+def build_feature_fn(config, input_range: str, parallel):
+  """x (B, ...) numpy -> (features (B, F) float, logits (B, K) or None) of eval.features:
+  'identity' (the points themselves: low-dimensional data), 'digits' (the offline digits CNN) or
+  'inception' (the FID Inception-v3, weights from eval.inception_weights)."""
+  name = config.eval.features
+  if name == "identity":
+    return lambda x: (np.asarray(x, np.float64).reshape(len(x), -1), None)
+  if name == "digits":
+    fn = evaluation.make_digits_fn(evaluation.load_digits_net(), input_range, parallel)
+    return lambda x: tuple(fn(x))
+  if name == "inception":
+    variables = evaluation.load_inception_variables(config.eval.inception_weights or None)
+    fn = evaluation.make_inception_fn(variables, input_range, parallel)
+    return lambda x: (lambda out: (out.pool, out.logits_unbiased))(fn(x))
+  raise ValueError(f"Unknown eval.features {name!r}; choose one of {list(FEATURES)}.")

@@ -27,13 +27,36 @@ def make_log_likelihood(config, sde, score_model):
   return fn
 
 
-def held_out_data(config) -> np.ndarray:
-  """The first eval.num_samples test examples in model space; images uniformly dequantised."""
+def held_out_data(config, repeat: int = 0) -> np.ndarray:
+  """The first eval.num_samples test examples in model space; images uniformly dequantised with
+  the noise of dequantisation repeat `repeat`."""
   source = build.load_split(config, "test")
   n = min(config.eval.num_samples, len(source))
-  rng = np.random.default_rng([config.seed, build.RNG_STREAMS["likelihood"]])
+  rng = np.random.default_rng([config.seed, build.RNG_STREAMS["likelihood"], repeat])
   return data_sources.preprocess(source[np.arange(n)], is_image=build.data_info(config).is_image,
                                  centered=config.data.centered, uniform_dequantization=True, rng=rng)
+
+
+def num_repeats(config) -> int:
+  """Dequantisation repeats (eval.bpd_num_repeats, the released eval); 1 for non-image data."""
+  return config.eval.bpd_num_repeats if build.data_info(config).is_image else 1
+
+
+def held_out_likelihoods(config, params, sde, score_model, parallel: DataParallel):
+  """log p (R, N) and NFE (R, N) of the held-out examples over R dequantisation repeats, and the
+  last repeat's data (N, ...). Repeat r's Hutchinson probes come from indices r N .. r N + N - 1."""
+  fn = jax.jit(make_log_likelihood(config, sde, score_model),
+               in_shardings=(parallel.replicated, parallel.batch, parallel.batch))
+  logps, nfes = [], []
+  for repeat in range(num_repeats(config)):
+    data = held_out_data(config, repeat)
+    n = len(data)
+    inputs = lambda idx, data=data: (data[idx % n], idx.astype(np.int32))
+    logp, nfe = map_global_batches(lambda x, idx: fn(params, x, idx), n, config.eval.batch_size,
+                                   parallel, inputs, f"likelihood {repeat + 1}", first=repeat * n)
+    logps.append(logp)
+    nfes.append(nfe)
+  return np.stack(logps), np.stack(nfes), data
 
 
 def likelihood(config, workdir) -> dict:
@@ -44,12 +67,7 @@ def likelihood(config, workdir) -> dict:
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   params = build.load_score_params(config, workdir, score_model, parallel.replicated)
-  fn = jax.jit(make_log_likelihood(config, sde, score_model),
-               in_shardings=(parallel.replicated, parallel.batch, parallel.batch))
-  data = held_out_data(config)
-  inputs = lambda idx: (data[idx % len(data)], idx.astype(np.int32))
-  logp, nfe = map_global_batches(lambda x, idx: fn(params, x, idx), len(data),
-                                 config.eval.batch_size, parallel, inputs, "likelihood")
+  logp, nfe, data = held_out_likelihoods(config, params, sde, score_model, parallel)
   record = summarize(config, logp, nfe, data, score_model)
   if jax.process_index() == 0:
     workdir.mkdir(parents=True, exist_ok=True)
@@ -59,19 +77,22 @@ def likelihood(config, workdir) -> dict:
 
 
 def summarize(config, logp, nfe, data, score_model) -> dict:
-  """Mean nats/dim, bits/dim (with the dequantisation offset for images) and NFE over the
-  examples whose solve succeeded; failed solves (NaN) are counted, not averaged."""
+  """Mean nats/dim, bits/dim (with the dequantisation offset for images) and its standard error
+  over repeats x examples (logp (R, N)), and NFE, over the solves that succeeded; failed solves
+  (NaN) are counted, not averaged."""
   info = build.data_info(config)
   dim = int(np.prod(info.shape))
   ok = np.isfinite(logp)
-  record = {"num_examples": int(len(logp)), "num_failed": int((~ok).sum()),
-            "nats_per_dim": float(np.mean(-logp[ok]) / dim), "mean_nfe": float(np.mean(nfe))}
-  if info.is_image:
-    width = 2.0 if config.data.centered else 1.0
-    record["bits_per_dim"] = float(np.mean(samplers.bits_per_dim(logp[ok], dim, width)))
-  else:
-    record["bits_per_dim"] = float(np.mean(-logp[ok]) / (dim * np.log(2.0)))
+  width = 2.0 if config.data.centered else 1.0
+  bpd = (samplers.bits_per_dim(logp[ok], dim, width) if info.is_image
+         else -logp[ok] / (dim * np.log(2.0)))
+  record = {"num_examples": int(logp.shape[1]), "num_repeats": int(logp.shape[0]),
+            "num_failed": int((~ok).sum()), "nats_per_dim": float(np.mean(-logp[ok]) / dim),
+            "bits_per_dim": float(np.mean(bpd)),
+            "bits_per_dim_stderr": float(np.std(bpd, ddof=1) / np.sqrt(bpd.size)) if bpd.size > 1
+                                   else float("nan"),
+            "mean_nfe": float(np.mean(nfe))}
   if isinstance(score_model, models.AnalyticGMMScore):  # ground truth for the analytic model
     exact = score_model.log_prob(data, np.full(len(data), config.eval.eps, np.float32))
-    record["exact_nats_per_dim"] = float(np.mean(-np.asarray(exact)[ok]) / dim)
+    record["exact_nats_per_dim"] = float(np.mean(-np.asarray(exact)[ok[-1]]) / dim)
   return record

@@ -2,26 +2,20 @@
 import io
 import json
 import math
-import pathlib
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
+from evaluation.cache import write_bytes_atomic
 from training.checkpoints import write_text_atomic
-
-
-def _write_bytes_atomic(path: pathlib.Path, data: bytes) -> None:
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_bytes(data)
-  tmp.replace(path)
 
 
 def save_npz(path, **arrays) -> None:
   buf = io.BytesIO()
   np.savez(buf, **arrays)
-  _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
+  write_bytes_atomic(path, buf.getvalue())
 
 
 def save_json(path, record: dict) -> None:
@@ -40,7 +34,7 @@ def scatter_png(path, points: np.ndarray, reference: np.ndarray | None = None, t
     ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", title=f"{name} {title}".strip())
   buf = io.BytesIO()
   fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-  _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
+  write_bytes_atomic(path, buf.getvalue())
 
 
 def image_grid(images: np.ndarray, centered: bool, scale: int = 1, cols: int | None = None,
@@ -65,4 +59,4 @@ def grid_png(path, images: np.ndarray, centered: bool) -> None:
   grid = image_grid(images, centered, scale=max(1, 128 // images.shape[1]))
   buf = io.BytesIO()
   Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format="PNG")
-  _write_bytes_atomic(pathlib.Path(path), buf.getvalue())
+  write_bytes_atomic(path, buf.getvalue())

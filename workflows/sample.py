@@ -15,15 +15,21 @@ from workflows import build, outputs
 from workflows.batches import map_global_batches
 
 
-def draw_samples(config, params, sde, score_model, parallel: DataParallel, num_samples: int):
-  """Samples 0..num_samples-1 as numpy (num_samples, ...) and their NFE (num_samples,)."""
+def make_sample_fn(config, sde, score_model, parallel: DataParallel):
+  """Jitted (params, indices (B,) int32) -> (samples (B, ...), nfe (B,)): sample i from the
+  sampling stream's key folded with i, batch-sharded over all devices."""
   base_key = build.stream_key(config, "sample")
   sample_fn = build.build_sampler(config, sde, score_model)
-  fn = jax.jit(lambda p, idx: sample_fn(p, samplers.sample_keys(base_key, idx)),
-               in_shardings=(parallel.replicated, parallel.batch),
-               out_shardings=(parallel.batch, parallel.batch))
-  return map_global_batches(lambda idx: fn(params, idx), num_samples, config.sampling.batch_size,
-                            parallel, lambda idx: (idx.astype(np.int32),), "sample")
+  return jax.jit(lambda p, idx: sample_fn(p, samplers.sample_keys(base_key, idx)),
+                 in_shardings=(parallel.replicated, parallel.batch),
+                 out_shardings=(parallel.batch, parallel.batch))
+
+
+def draw_samples(sample_fn, params, parallel: DataParallel, batch_size: int, num_samples: int,
+                 first: int = 0):
+  """Samples first..first+num_samples-1 (numpy, (num_samples, ...)) and their NFE."""
+  return map_global_batches(lambda idx: sample_fn(params, idx), num_samples, batch_size, parallel,
+                            lambda idx: (idx.astype(np.int32),), "sample", first)
 
 
 def failed_samples(x: np.ndarray) -> np.ndarray:
@@ -40,7 +46,8 @@ def sample(config, workdir):
   score_model = build.build_score_model(config, sde)
   params = build.load_score_params(config, workdir, score_model, parallel.replicated)
   start = time.perf_counter()
-  x, nfe = draw_samples(config, params, sde, score_model, parallel, config.sampling.num_samples)
+  x, nfe = draw_samples(make_sample_fn(config, sde, score_model, parallel), params, parallel,
+                        config.sampling.batch_size, config.sampling.num_samples)
   seconds = time.perf_counter() - start
   failed = failed_samples(x)
   if jax.process_index() == 0:

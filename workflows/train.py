@@ -9,11 +9,13 @@ import jax
 import numpy as np
 import tqdm
 
-from training import checkpoints
+import summaries
 from parallel import DataParallel
+from training import checkpoints
 from training.state import TrainState
 from training.step import fuse_steps, make_train_step
-from workflows import build
+from workflows import build, outputs
+from workflows.sample import draw_samples, make_sample_fn
 
 
 @dataclasses.dataclass
@@ -83,13 +85,33 @@ def _check_finite(metrics: dict, step: int, manager) -> None:
         "then rerun to resume from it.")
 
 
-def _log(workdir: pathlib.Path, step: int, metrics: dict, timing: dict) -> None:
-  """Prints and appends to metrics.jsonl the metrics averaged since the last log."""
+def _log(workdir: pathlib.Path, writer, step: int, metrics: dict, timing: dict) -> None:
+  """Prints, appends to metrics.jsonl and writes to TensorBoard the metrics averaged since the
+  last log, and the timing of the window (steps/s, learning rate, data wait)."""
   record = {"step": step, **metrics, **timing}
   if jax.process_index() == 0:
     tqdm.tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in record.items()))
     with open(workdir / "metrics.jsonl", "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
+    for key, value in record.items():
+      if key != "step":
+        writer.scalar(f"train/{key}", value, step)
+
+
+def _sample_grid_writer(config, trainer: Trainer):
+  """(state, step, writer) -> None: a grid of 64 samples of the EMA params in TensorBoard
+  (training.sample_freq; one compile of the configured sampler)."""
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  sample_fn = make_sample_fn(config, sde, score_model, trainer.parallel)
+  count = min(64, config.sampling.batch_size)
+
+  def write(state, step, writer):
+    x, _ = draw_samples(sample_fn, state.ema_params, trainer.parallel, count, count)
+    if jax.process_index() == 0 and build.data_info(config).is_image:
+      writer.image("train/samples", outputs.image_grid(x, config.data.centered), step)
+
+  return write
 
 
 def _timing(steps: int, seconds: float, data_wait: float) -> dict:
@@ -102,13 +124,15 @@ def _restore(trainer: Trainer, manager) -> TrainState:
   """The newest checkpoint's state, or a fresh one; the input moved to the checkpoint's position
   and started first, so its workers start while the state is restored or initialised."""
   step = manager.latest_step()
-  if step is not None:
-    trainer.train_input.set_state(checkpoints.restore_data_state(manager, step))
+  data_state = None if step is None else checkpoints.restore_data_state(manager, step)
+  if data_state is not None:
+    trainer.train_input.set_state(data_state)
   trainer.train_input.start_prefetch()
   if step is None:
     return trainer.init_state()
   if jax.process_index() == 0:
-    tqdm.tqdm.write(f"Resuming from the checkpoint of step {step} in {manager.directory}.")
+    tqdm.tqdm.write(f"Resuming from the checkpoint of step {step} in {manager.directory}" + (
+        "." if data_state else " (imported: no data position saved, data from the start)."))
   return checkpoints.restore_latest(manager, trainer.abstract_state())
 
 
@@ -124,19 +148,24 @@ def train(config, workdir) -> TrainState:
     checkpoints.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
   manager = checkpoints.checkpoint_manager(workdir, snapshot_freq=t.snapshot_freq,
                                            max_to_keep=t.max_to_keep)
+  writer = summaries.SummaryWriter(workdir / "tensorboard" / "train")
   try:
     state = _restore(trainer, manager)
-    return _train_loop(trainer, state, manager, workdir)
+    return _train_loop(trainer, state, manager, workdir, writer)
   finally:
     trainer.train_input.close()
+    writer.close()
     manager.wait_until_finished()
     manager.close()
 
 
-def _train_loop(trainer: Trainer, state: TrainState, manager, workdir: pathlib.Path) -> TrainState:
-  t = trainer.config.training
+def _train_loop(trainer: Trainer, state: TrainState, manager, workdir: pathlib.Path,
+                writer) -> TrainState:
+  config, t = trainer.config, trainer.config.training
   step = int(jax.device_get(state.step))
   preemption = checkpoints.PreemptionFlag()
+  lr_at = build.build_lr_schedule(config)
+  write_samples = _sample_grid_writer(config, trainer) if t.sample_freq else None
   progress = tqdm.tqdm(total=t.n_iters, initial=step, disable=jax.process_index() != 0,
                        desc="train", unit="step")
   last_time, last_step, window, data_wait = time.perf_counter(), step, [], 0.0
@@ -152,9 +181,12 @@ def _train_loop(trainer: Trainer, state: TrainState, manager, workdir: pathlib.P
       metrics = jax.tree.map(lambda *v: float(np.mean(v)), *jax.device_get(window))
       _check_finite(metrics, step, manager)
       now = time.perf_counter()
-      _log(workdir, step, metrics, _timing(step - last_step, now - last_time, data_wait))
+      timing = _timing(step - last_step, now - last_time, data_wait)
+      _log(workdir, writer, step, metrics, {**timing, "learning_rate": float(lr_at(step))})
       progress.set_postfix(loss=f"{metrics['loss']:.4f}")
       last_time, last_step, window, data_wait = now, step, [], 0.0
+    if write_samples and step % t.sample_freq == 0:
+      write_samples(state, step, writer)
     stop = preemption.is_set(manager, step)
     if (step % t.snapshot_freq_for_preemption == 0 or step % t.snapshot_freq == 0
         or step == t.n_iters or stop):

@@ -1,0 +1,28 @@
+"""Evaluation: feature networks (the FID Inception, a digits CNN) and metrics (FID, IS, KID).
+
+Nothing is downloaded at run time. `evaluation.torch_reference` (pytorch-fid's network, for tests
+and benchmarks) is not imported here: the library itself needs no torch.
+"""
+from evaluation.cache import cache_dir, write_bytes_atomic
+from evaluation.digits_features import (DigitsNet, DigitsOutputs, digits_accuracy,
+                                        digits_inception_score, digits_outputs,
+                                        frechet_digits_distance, load_digits_net, make_digits_fn,
+                                        train_digits_net)
+from evaluation.inception import (RESIZE_RULE, FIDInceptionV3, InceptionOutputs, inception_input,
+                                  make_inception_fn)
+from evaluation.inception_weights import (WEIGHTS_URL, find_weights, load_inception_variables,
+                                          read_state_dict, torch_to_flax_variables)
+from evaluation.metrics import (frechet_distance, inception_score, kernel_inception_distance,
+                                log_softmax)
+from evaluation.preprocess import INPUT_RANGES, resize_bilinear, to_unit_interval
+from evaluation.stats import FeatureStats, ReferenceStats, load_stats, save_stats
+
+__all__ = [
+    "INPUT_RANGES", "RESIZE_RULE", "WEIGHTS_URL", "DigitsNet", "DigitsOutputs", "FIDInceptionV3",
+    "FeatureStats", "InceptionOutputs", "ReferenceStats", "cache_dir", "digits_accuracy",
+    "digits_inception_score", "digits_outputs", "find_weights", "frechet_digits_distance",
+    "frechet_distance", "inception_input", "inception_score", "kernel_inception_distance",
+    "load_digits_net", "load_inception_variables", "load_stats", "log_softmax", "make_digits_fn",
+    "make_inception_fn", "read_state_dict", "resize_bilinear", "save_stats", "to_unit_interval",
+    "torch_to_flax_variables", "train_digits_net", "write_bytes_atomic",
+]

@@ -1,0 +1,103 @@
+"""--mode=eval (resumable sample shards, metrics rows), --mode=fid_stats against pytorch-fid's own
+pipeline, and training summaries in TensorBoard."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from configs import load_config
+from workflows import build, evaluate, fid_stats, train
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+GMM = "configs/gmm_analytic.py:vpsde"
+EVAL = {"eval.num_generated": 3000, "sampling.batch_size": 500, "sampling.num_steps": 100,
+        "eval.enable_bpd": True, "eval.num_samples": 500, "eval.kid_examples": 1000}
+# Twelve shards of 1000 steps (~0.5 s each on 2 cores): time to kill the run part way.
+SLOW_EVAL = {**EVAL, "eval.num_generated": 6000, "sampling.num_steps": 1000}
+
+
+def main_args(workdir, overrides):
+  return [sys.executable, "main.py", f"--config={GMM}", f"--workdir={workdir}", "--mode=eval",
+          *(f"--config.{k}={v}" for k, v in overrides.items())]
+
+
+def shard_files(workdir):
+  return sorted((pathlib.Path(workdir) / "eval" / "ckpt_0").glob("samples_*.npz"))
+
+
+def test_killed_eval_resumes_to_the_same_samples_and_metrics(tmp_path):
+  """SIGKILL after two shards, rerun: bit-identical shards and the same metrics row as an
+  uninterrupted run (the analytic model, whose 'checkpoint' is step 0)."""
+  whole, killed = tmp_path / "whole", tmp_path / "killed"
+  subprocess.run(main_args(whole, SLOW_EVAL), cwd=ROOT, check=True, capture_output=True)
+  proc = subprocess.Popen(main_args(killed, SLOW_EVAL), cwd=ROOT, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while len(shard_files(killed)) < 2 and time.time() < deadline and proc.poll() is None:
+    time.sleep(0.05)
+  os.kill(proc.pid, signal.SIGKILL)
+  proc.wait()
+  assert 2 <= len(shard_files(killed)) < 12  # killed part way
+  assert not (killed / "eval" / "metrics.jsonl").exists()
+  subprocess.run(main_args(killed, SLOW_EVAL), cwd=ROOT, check=True, capture_output=True)
+  assert [p.name for p in shard_files(killed)] == [p.name for p in shard_files(whole)]
+  for a, b in zip(shard_files(whole), shard_files(killed)):
+    np.testing.assert_array_equal(np.load(a)["samples"], np.load(b)["samples"])
+  rows = [(d / "eval" / "metrics.jsonl").read_text().splitlines() for d in (whole, killed)]
+  assert len(rows[0]) == len(rows[1]) == 1 and json.loads(rows[0][0]) == json.loads(rows[1][0])
+
+
+def test_eval_metrics_of_the_exact_model_are_near_zero_and_positive_for_a_bad_sampler(tmp_path):
+  """The exact score's samples are close to the data (FD, KID ~ 0, within sampling noise); one
+  Euler-Maruyama step from the prior is far. bits/dim equals the exact density's."""
+  good = evaluate(load_config(GMM, EVAL), tmp_path / "good")[0]
+  bad = evaluate(load_config(GMM, {**EVAL, "sampling.num_steps": 1, "eval.enable_bpd": False,
+                                   "sampling.predictor": "euler_maruyama"}), tmp_path / "bad")[0]
+  assert good["num_samples"] == 3000 and good["num_failed"] == 0 and good["mean_nfe"] == 100
+  assert good["fd"] < 0.02 and abs(good["kid"]) < 3 * good["kid_std"] + 0.01, good
+  assert bad["fd"] > 50 * good["fd"] and bad["kid"] > good["kid"] + 10 * good["kid_std"] + 1.0, bad
+  assert 1.0 < good["bits_per_dim"] < 2.5 and good["bits_per_dim_stderr"] < 0.05
+  scalars = EventAccumulator(str(tmp_path / "good" / "tensorboard" / "eval"))
+  scalars.Reload()
+  assert scalars.Scalars("eval/fd")[0].value == pytest.approx(good["fd"], rel=1e-6)
+
+
+def test_training_writes_tensorboard_scalars(tmp_path):
+  config = load_config("configs/toy.py:two_moons,vpsde", {
+      "training.n_iters": 20, "training.log_freq": 10, "training.batch_size": 64, "model.nf": 16,
+      "training.snapshot_freq": 20, "training.snapshot_freq_for_preemption": 20})
+  train(config, tmp_path)
+  logged = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  events = EventAccumulator(str(tmp_path / "tensorboard" / "train"))
+  events.Reload()
+  assert [e.step for e in events.Scalars("train/loss")] == [10, 20]
+  for event, record in zip(events.Scalars("train/loss"), logged):
+    assert event.value == pytest.approx(record["loss"], rel=1e-6)
+  assert events.Scalars("train/learning_rate")[-1].value == pytest.approx(2e-3 * 20 / 100)
+
+
+def test_fid_stats_equal_pytorch_fids_pipeline(tmp_path):
+  """mu and sigma of random-weight Inception features of digits (grey -> RGB, bilinear to 299)
+  equal pytorch-fid's InceptionV3 on the same images and weights, to 1e-4."""
+  torch = pytest.importorskip("torch")
+  from evaluation import torch_reference  # pylint: disable=import-outside-toplevel
+  inception3, wrapper = torch_reference.random_pytorch_fid_inception(seed=3)
+  weights = tmp_path / "pt_inception-random.pth"
+  torch.save(inception3.state_dict(), weights)
+  config = load_config("configs/digits.py:vpsde", {
+      "eval.features": "inception", "eval.inception_weights": str(weights),
+      "eval.reference_examples": 24, "eval.batch_size": 12, "data.image_size": 16})
+  stats = np.load(fid_stats(config, tmp_path))
+  images = build.load_split(config, "train")[np.arange(24)]  # uint8 (24, 16, 16, 1), upsampled
+  rgb = np.repeat(images, 3, axis=-1).astype(np.float32) / 255.0  # PIL convert('RGB'), ToTensor
+  pool = torch_reference.torch_outputs(inception3, wrapper, rgb)[0].astype(np.float64)
+  np.testing.assert_allclose(stats["mu"], pool.mean(0), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(stats["sigma"], np.cov(pool, rowvar=False), rtol=1e-4, atol=1e-5)
+  assert int(stats["num_images"]) == 24 and "bilinear" in str(stats["resize"])

@@ -1,0 +1,184 @@
+"""--mode=eval: the released evaluation loop, resumable; --mode=fid_stats: reference statistics.
+
+For every kept checkpoint in [eval.begin_ckpt, eval.end_ckpt], eval draws eval.num_generated
+samples in shards of one sampling batch, each shard written atomically to
+workdir/eval/ckpt_STEP/samples_FIRST.npz and keyed by its samples' global indices (sample i always
+comes from the key of i), so a killed eval resumes at the first missing shard with the same
+samples and metrics. It then computes the Fréchet distance, Inception score and KID of
+eval.features (FID with 'inception'), and bits/dim, and appends one row per checkpoint to
+workdir/eval/metrics.jsonl and to TensorBoard (workdir/tensorboard/eval); checkpoints already
+in metrics.jsonl are skipped.
+"""
+import json
+import pathlib
+
+import jax
+import numpy as np
+
+import evaluation
+import summaries
+from parallel import DataParallel
+from workflows import build, outputs
+from workflows.likelihood import held_out_likelihoods, summarize
+from workflows.sample import draw_samples, failed_samples, make_sample_fn
+
+
+def features_in_batches(feature_fn, data, batch_size: int):
+  """(features (N, F), logits (N, K) or None) of an indexable source, batch by batch."""
+  parts = [feature_fn(data[np.arange(i, min(i + batch_size, len(data)))])
+           for i in range(0, len(data), batch_size)]
+  logits = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+  return np.concatenate([p[0] for p in parts]), logits
+
+
+def reference_split_data(config):
+  """The first eval.reference_examples (0: all) examples of eval.reference_split: a source."""
+  source = build.load_split(config, config.eval.reference_split)
+  n = config.eval.reference_examples or len(source)
+  return source[np.arange(min(n, len(source)))]
+
+
+def reference_features(config, workdir, parallel):
+  """(mu, sigma, the first eval.kid_examples features or None) of the reference split, computed
+  once and cached in workdir/eval/ (keyed by the features, split and counts)."""
+  e = config.eval
+  cache = pathlib.Path(workdir) / "eval" / (
+      f"reference_{e.features}_{e.reference_split}_{e.reference_examples}_{e.kid_examples}.npz")
+  if cache.exists():
+    with np.load(cache) as f:
+      return f["mu"], f["sigma"], (f["kid_features"] if "kid_features" in f.files else None)
+  data = reference_split_data(config)
+  feature_fn = build.build_feature_fn(config, "uint8" if data.dtype == np.uint8 else "unit",
+                                      parallel)
+  features, _ = features_in_batches(feature_fn, data, e.batch_size)
+  stats = evaluation.FeatureStats(features.shape[1]).update(features)
+  kid = features[:e.kid_examples] if e.kid_examples else None
+  if jax.process_index() == 0:
+    outputs.save_npz(cache, mu=stats.mu, sigma=stats.sigma,
+                     **({"kid_features": kid} if kid is not None else {}))
+  return stats.mu, stats.sigma, kid
+
+
+def reference(config, workdir, parallel):
+  """(mu, sigma, KID features or None) of the real data. With eval.stats_path, mu and sigma come
+  from that file and the dataset is read only for KID (eval.kid_examples > 0; set it to 0 when
+  the dataset is not at hand)."""
+  e = config.eval
+  if not e.stats_path:
+    return reference_features(config, workdir, parallel)
+  ref = evaluation.load_stats(e.stats_path)
+  kid = reference_features(config, workdir, parallel)[2] if e.kid_examples else None
+  return ref.mu, ref.sigma, kid
+
+
+def sample_shards(config, sample_fn, params, parallel, directory: pathlib.Path):
+  """Samples 0..eval.num_generated-1, shard by shard (one sampling batch each): read back where
+  a shard file exists, else drawn and written atomically. Yields (samples, nfe) per shard."""
+  batch, total = config.sampling.batch_size, config.eval.num_generated
+  for first in range(0, total, batch):
+    path = directory / f"samples_{first:08d}.npz"
+    if path.exists():
+      with np.load(path) as f:
+        yield f["samples"], f["nfe"]
+      continue
+    x, nfe = draw_samples(sample_fn, params, parallel, batch, min(batch, total - first), first)
+    if jax.process_index() == 0:
+      directory.mkdir(parents=True, exist_ok=True)
+      outputs.save_npz(path, samples=x, nfe=nfe, indices=np.arange(first, first + len(x)))
+    yield x, nfe
+
+
+def sample_metrics(config, shards, feature_fn, ref) -> dict:
+  """Fréchet distance, Inception score and KID of the samples against the reference."""
+  mu, sigma, kid_features = ref
+  features, logits, nfes, failed = [], [], [], 0
+  for x, nfe in shards:
+    bad = failed_samples(x)
+    failed += int(bad.sum())
+    f, l = feature_fn(x[~bad])
+    features.append(f)
+    logits.append(l)
+    nfes.append(nfe)
+  features = np.concatenate(features)
+  stats = evaluation.FeatureStats(features.shape[1]).update(features)
+  row = {"features": config.eval.features, "num_samples": int(len(features)) + failed,
+         "num_failed": failed, "mean_nfe": float(np.mean(np.concatenate(nfes))),
+         "fd": float(evaluation.frechet_distance(stats.mu, stats.sigma, mu, sigma))}
+  if logits[0] is not None:
+    probs = np.exp(evaluation.log_softmax(np.concatenate(logits)))
+    row["is"], row["is_std"] = map(float, evaluation.inception_score(probs))
+  if kid_features is not None:
+    size = min(1000, len(features), len(kid_features))
+    row["kid"], row["kid_std"] = map(float, evaluation.kernel_inception_distance(
+        features, kid_features, subset_size=size))
+  return row
+
+
+def done_steps(path: pathlib.Path) -> set:
+  if not path.exists():
+    return set()
+  return {json.loads(line)["step"] for line in path.read_text().splitlines() if line.strip()}
+
+
+def evaluate(config, workdir) -> list:
+  """Evaluates every checkpoint of the sweep; returns the rows written (one per checkpoint)."""
+  build.check_config(config)
+  workdir = pathlib.Path(workdir)
+  parallel = DataParallel.over_all_devices()
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  e = config.eval
+  sample_fn = make_sample_fn(config, sde, score_model, parallel) if e.enable_sampling else None
+  feature_fn = (build.build_feature_fn(config, build.model_input_range(config), parallel)
+                if e.enable_sampling else None)
+  ref = reference(config, workdir, parallel) if e.enable_sampling else None
+  metrics_path = workdir / "eval" / "metrics.jsonl"
+  finished, rows = done_steps(metrics_path), []
+  for step in build.checkpoint_steps(config, workdir):
+    if step in finished:
+      continue
+    params = build.load_score_params(config, workdir, score_model, parallel.replicated, step)
+    row = {"step": step}
+    if e.enable_sampling:
+      shards = sample_shards(config, sample_fn, params, parallel,
+                             workdir / "eval" / f"ckpt_{step}")
+      row.update(sample_metrics(config, shards, feature_fn, ref))
+    if e.enable_bpd:
+      bpd = summarize(config, *held_out_likelihoods(config, params, sde, score_model, parallel),
+                      score_model)
+      row.update({k: bpd[k] for k in ("bits_per_dim", "bits_per_dim_stderr", "num_repeats")})
+    if jax.process_index() == 0:
+      append_row(metrics_path, workdir / "tensorboard" / "eval", row)
+    rows.append(row)
+  return rows
+
+
+def append_row(path: pathlib.Path, logdir: pathlib.Path, row: dict) -> None:
+  """One JSON line in eval/metrics.jsonl (appended in one write) and its scalars in TensorBoard."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  with open(path, "a", encoding="utf-8") as f:
+    f.write(json.dumps(row) + "\n")
+  with summaries.SummaryWriter(logdir) as writer:
+    for key, value in row.items():
+      if isinstance(value, float):
+        writer.scalar(f"eval/{key}", value, row["step"])
+  print(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+
+
+def fid_stats(config, workdir) -> pathlib.Path:
+  """Writes mu, sigma of eval.features over eval.reference_split (pytorch-fid's npz format, with
+  num_images and the resize rule) to eval.stats_path, or workdir/fid_stats_DATASET_SPLIT.npz."""
+  build.check_config(config)
+  parallel = DataParallel.over_all_devices()
+  data = reference_split_data(config)
+  features, _ = features_in_batches(build.build_feature_fn(config, "uint8", parallel), data,
+                                    config.eval.batch_size)
+  stats = evaluation.FeatureStats(features.shape[1]).update(features)
+  path = pathlib.Path(config.eval.stats_path or pathlib.Path(workdir) / (
+      f"fid_stats_{config.data.dataset}_{config.eval.reference_split}.npz"))
+  resize = evaluation.RESIZE_RULE if config.eval.features == "inception" else "none"
+  if jax.process_index() == 0:
+    evaluation.save_stats(path, stats.mu, stats.sigma, len(features), resize)
+    print(f"Wrote {path}: mu {stats.mu.shape}, sigma {stats.sigma.shape} of {len(features)} "
+          f"{config.data.dataset} {config.eval.reference_split} images ({config.eval.features}).")
+  return path
