@@ -30,9 +30,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import torch
-from diffusers import UNet2DModel
 
+from evaluation import torch_reference
 from models.ncsnpp import NCSNpp
+
+UNet2DModel = torch_reference.import_beside_cpu_torch("diffusers").UNet2DModel
 
 CHANNELS = 3  # diffusers' Skip blocks hard-code 3 image channels.
 LR = 2e-4

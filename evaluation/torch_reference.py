@@ -18,6 +18,8 @@ import torch
 
 def _torchvision_extension_loads() -> bool:
   spec = importlib.util.find_spec("torchvision")
+  if spec is None:
+    raise ImportError("torchvision is not installed; install the `test` or `bench` extra.")
   extension = next(pathlib.Path(spec.origin).parent.glob("_C*.so"), None)
   if extension is None:
     return False
@@ -33,20 +35,25 @@ def _define_missing_torchvision_ops() -> None:
 
   PyPI's torchvision 0.28.0 is built for CUDA (0.28.0+cu130); beside torch 2.13.0+cpu its `_C`
   extension fails to load, and the import then fails on the only two fake-op registrations it
-  makes unconditionally (nms, qnms). Defining their schemas first lets it finish; the Inception
-  uses none of torchvision's C++ ops.
+  makes unconditionally (nms, qnms). Defining their schemas first lets it finish; neither
+  pytorch-fid's Inception nor diffusers' UNet uses torchvision's C++ ops.
   """
-  if not _torchvision_extension_loads():
+  if not hasattr(torch.ops.torchvision, "nms") and not _torchvision_extension_loads():
     for op in ("nms", "qnms"):
       torch.library.define(f"torchvision::{op}",
                            "(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
 
 
+def import_beside_cpu_torch(name: str):
+  """The module `name` (e.g. 'pytorch_fid.inception', 'diffusers'), which imports torchvision,
+  importable beside a CPU torch."""
+  _define_missing_torchvision_ops()
+  return importlib.import_module(name)
+
+
 def pytorch_fid_module(name: str):
-  """The module `pytorch_fid.<name>` ('inception', 'fid_score'), importable beside a CPU torch."""
-  if not hasattr(torch.ops.torchvision, "nms"):
-    _define_missing_torchvision_ops()
-  return importlib.import_module(f"pytorch_fid.{name}")
+  """The module `pytorch_fid.<name>` ('inception', 'fid_score')."""
+  return import_beside_cpu_torch(f"pytorch_fid.{name}")
 
 
 def random_state_dict(model: torch.nn.Module, seed: int) -> dict[str, torch.Tensor]:

@@ -1,11 +1,11 @@
 """--mode=import of diffusers NCSN++ weights: a randomly initialised UNet2DModel in the layout of
 the google/ncsnpp-* models, converted, gives the score torch gives at two sizes; layouts NCSN++
 cannot reproduce, a config that does not match, and older weight names."""
+import importlib.util
 import json
 import math
 import re
 import shutil
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -14,26 +14,15 @@ import pytest
 
 from checkpoint_import import diffusers_ncsnpp
 from configs import load_config
+from evaluation import torch_reference
 from parallel import DataParallel
 from workflows import build
 from workflows.import_released import import_checkpoint
 
 torch = pytest.importorskip("torch")
-
-
-def _import_diffusers():
-  """diffusers imports torchvision whenever it is installed; a torchvision built for another
-  torch (a CUDA wheel beside the CPU torch) fails to load. Nothing here needs it: hide it then."""
-  try:
-    import torchvision  # pylint: disable=g-import-not-at-top,unused-import
-  except (ImportError, RuntimeError):
-    for name in [m for m in sys.modules if m.split(".")[0] == "torchvision"]:
-      del sys.modules[name]
-    sys.modules["torchvision"] = None
-  return pytest.importorskip("diffusers")
-
-
-diffusers = _import_diffusers()
+if importlib.util.find_spec("diffusers") is None:
+  pytest.skip("diffusers is not installed (the `test` extra)", allow_module_level=True)
+diffusers = torch_reference.import_beside_cpu_torch("diffusers")
 CONFIG = "configs/ve/ncsnpp_celebahq_256_continuous.py"  # google/ncsnpp-celebahq-256's
 SKIP_DOWN, ATTN_DOWN, SKIP_UP, ATTN_UP = ("SkipDownBlock2D", "AttnSkipDownBlock2D",
                                           "SkipUpBlock2D", "AttnSkipUpBlock2D")
