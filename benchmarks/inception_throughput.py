@@ -28,20 +28,9 @@ import torch  # pylint: disable=wrong-import-position
 
 from evaluation import inception, inception_weights, metrics, stats  # pylint: disable=wrong-import-position
 from evaluation import torch_reference  # pylint: disable=wrong-import-position
+from timing import interleaved_seconds  # pylint: disable=wrong-import-position
 
 
-def interleaved_seconds(fns: dict, repeats: int, warmup: int = 2) -> dict:
-  """Median wall time (s) of each blocking fn() in `fns`, calls interleaved round by round."""
-  for fn in fns.values():
-    for _ in range(warmup):
-      fn()
-  times = {name: [] for name in fns}
-  for _ in range(repeats):
-    for name, fn in fns.items():
-      start = time.perf_counter()
-      fn()
-      times[name].append(time.perf_counter() - start)
-  return {name: statistics.median(t) for name, t in times.items()}
 
 
 def inception_throughput(batch: int, size: int, repeats: int) -> None:

@@ -20,8 +20,6 @@ Needs the `bench` extra: pip install torch==2.13.0 diffusers==0.42.1
 """
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # Before torch loads.
 
@@ -32,6 +30,7 @@ import optax
 import torch
 
 from evaluation import torch_reference
+from timing import interleaved_seconds
 from models.ncsnpp import NCSNpp
 
 UNet2DModel = torch_reference.import_beside_cpu_torch("diffusers").UNet2DModel
@@ -55,25 +54,6 @@ def make_batch(size, seed=0):
   z = rng.standard_normal(shape).astype(np.float32)
   sigma = np.exp(rng.uniform(np.log(0.01), np.log(50.), size['batch']))
   return x, z, sigma.astype(np.float32)
-
-
-def interleaved_ms(fns, repeats, warmup=2):
-  """Median wall time (ms) of each fn() in `fns` (a dict), calls interleaved.
-
-  Every fn must block until its result is ready. The warm-up calls (jit
-  compilation, allocator and oneDNN caches) are not timed; then each round calls
-  every fn once, so a change in machine load hits all of them alike.
-  """
-  for fn in fns.values():
-    for _ in range(warmup):
-      fn()
-  times = {name: [] for name in fns}
-  for _ in range(repeats):
-    for name, fn in fns.items():
-      start = time.perf_counter()
-      fn()
-      times[name].append(time.perf_counter() - start)
-  return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
 # ---------------------------------------------------------------- JAX side --
@@ -212,7 +192,7 @@ def run_size(size, args):
   fns = {}
   for name, (_, forward, train) in nets.items():
     fns['f_' + name], fns['t_' + name] = forward, train
-  row = interleaved_ms(fns, args.repeats)
+  row = {name: 1e3 * s for name, s in interleaved_seconds(fns, args.repeats).items()}
   row.update(label=size_label(size), p_ours=nets['ours'][0],
              p_torch=nets['torch'][0])
   print(f"  done {row['label']} (load avg {os.getloadavg()[0]:.2f})",

@@ -10,7 +10,6 @@ relative difference column), same start points, same rtol/atol.
   python benchmarks/ode_vs_scipy.py --batch 128 --dims 2
 """
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
@@ -22,6 +21,7 @@ from models.mlp import MLP
 from samplers import (ModelFns, log_likelihood, ode_sample, per_sample_prior, sample_keys,
                       step_keys)
 from sde_lib import get_sde
+from timing import best_time
 
 
 def parse_args():
@@ -37,15 +37,6 @@ def parse_args():
   return parser.parse_args()
 
 
-def best_time(fn, repeats):
-  """(fastest wall time of `repeats` calls after a warm-up call, last result)."""
-  result = jax.block_until_ready(fn())
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    result = jax.block_until_ready(fn())
-    times.append(time.perf_counter() - start)
-  return min(times), result
 
 
 def host_functions(sde, model, params, batch, dims):

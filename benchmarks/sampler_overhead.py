@@ -21,6 +21,7 @@ import models
 from models.mlp import MLP
 from samplers import ModelFns, get_solver, make_grid, sample_keys
 from sde_lib import get_sde
+from timing import best_time
 
 
 def parse_args():
@@ -39,15 +40,6 @@ def parse_args():
   return parser.parse_args()
 
 
-def best_time(fn, *args, repeats):
-  """Fastest of `repeats` timed calls (after one warm-up call), in seconds."""
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return min(times)
 
 
 def traced_nfe(run, *args) -> int:
@@ -93,8 +85,8 @@ def main():
     run = lambda p, k, solver=solver: solver(fns(p), times, k, (args.dims,))
     nfe = traced_nfe(run, params, keys)
     sample = jax.jit(lambda p, k, run=run: run(p, k)[0])
-    sampler_time = best_time(sample, params, keys, repeats=args.repeats)
-    loop_time = best_time(score_loop, params, x, nfe, repeats=args.repeats)
+    sampler_time = best_time(lambda: sample(params, keys), args.repeats)[0]
+    loop_time = best_time(lambda: score_loop(params, x, nfe), args.repeats)[0]
     print(f"{combo:>36} {nfe:>6} {sampler_time:>10.3f} "
           f"{nfe * score_time:>14.3f} {sampler_time / (nfe * score_time):>6.3f} "
           f"{loop_time:>7.3f} {sampler_time / loop_time:>7.3f}")
