@@ -30,3 +30,8 @@ def write_bytes_atomic(path, data: bytes) -> pathlib.Path:
     os.unlink(tmp)
     raise
   return path
+
+
+def write_text_atomic(path, text: str) -> pathlib.Path:
+  """write_bytes_atomic for text (UTF-8)."""
+  return write_bytes_atomic(path, text.encode())

@@ -6,7 +6,6 @@ two items: `state` (the train state) and `data` (the input pipeline's JSON posit
 resumed run reads the same examples as an uninterrupted one.
 """
 import contextlib
-import os
 import pathlib
 import signal
 import threading
@@ -101,11 +100,3 @@ class PreemptionFlag:
   def is_set(self, manager: ocp.CheckpointManager, step: int) -> bool:
     return self._event.is_set() or manager.reached_preemption(step)
 
-
-def write_text_atomic(path, text: str) -> None:
-  """Writes text to path via a temporary file and rename, so readers never see a partial file."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(text)
-  os.replace(tmp, path)

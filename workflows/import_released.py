@@ -25,7 +25,7 @@ from checkpoint_import import diffusers_ncsnpp, score_sde
 from checkpoint_import.trees import check_fits
 from training import checkpoints
 from training.state import TrainState, create_train_state
-from workflows import build
+from workflows import build, outputs
 
 
 def _flag(key: str, value) -> str:
@@ -84,7 +84,7 @@ def _write_workdir(config, workdir: pathlib.Path, state: TrainState) -> None:
   staging = workdir.with_name(f".{workdir.name}.importing")
   if staging.exists():
     shutil.rmtree(staging)  # left by an interrupted import
-  checkpoints.write_text_atomic(staging / "config.json", config.to_json_best_effort(indent=2))
+  outputs.write_text_atomic(staging / "config.json", config.to_json_best_effort(indent=2))
   manager = checkpoints.checkpoint_manager(staging, snapshot_freq=config.training.snapshot_freq,
                                            max_to_keep=config.training.max_to_keep)
   checkpoints.save(manager, state)

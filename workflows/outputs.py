@@ -8,8 +8,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
 
-from evaluation.cache import write_bytes_atomic
-from training.checkpoints import write_text_atomic
+from evaluation.cache import write_bytes_atomic, write_text_atomic
 
 
 def save_npz(path, **arrays) -> None:

@@ -145,7 +145,7 @@ def train(config, workdir) -> TrainState:
     raise ValueError("training.n_iters and snapshot_freq_for_preemption must be multiples of "
                      "training.steps_per_call.")
   if jax.process_index() == 0:
-    checkpoints.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
+    outputs.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
   manager = checkpoints.checkpoint_manager(workdir, snapshot_freq=t.snapshot_freq,
                                            max_to_keep=t.max_to_keep)
   writer = summaries.SummaryWriter(workdir / "tensorboard" / "train")
