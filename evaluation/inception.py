@@ -55,9 +55,17 @@ class BasicConv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
+    pointwise = self.kernel == (1, 1) and self.strides == 1 and self.padding == (0, 0)
     x = nn.Conv(self.features, self.kernel, self.strides, use_bias=False,
-                padding=[(p, p) for p in self.padding], name="conv")(x)
+                padding=[(p, p) for p in self.padding], name="conv",
+                conv_general_dilated=_pointwise_conv if pointwise else None)(x)
     return nn.relu(nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x))
+
+
+def _pointwise_conv(lhs, rhs, *unused_args, **unused_kwargs):
+  """A 1x1, stride-1, unpadded conv as a matmul over channels: NHWC (B, H, W, I), HWIO (1, 1, I, O)
+  -> (B, H, W, O). XLA:CPU runs it 2-5x faster than as a convolution at Inception's sizes."""
+  return jnp.einsum("bhwi,io->bhwo", lhs, rhs[0, 0])
 
 
 def _avg_pool_3x3(x):
