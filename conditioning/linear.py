@@ -95,7 +95,7 @@ class AveragePoolObservation:
     return x - self.project(x) + self.project(observed)
 
 
-def check_image_shape(observation, shape: tuple) -> None:
+def check_observation_shape(observation, shape: tuple) -> None:
   """Raises ValueError when `observation` cannot act on examples of `shape` (H, W, C)."""
   if isinstance(observation, GrayObservation) and (len(shape) != 3 or shape[-1] != 3):
     raise ValueError(f"Colorization needs RGB images (H, W, 3); the data has shape {shape}. "
