@@ -27,18 +27,21 @@ class MaskObservation:
 
   mask: np.ndarray  # bool, one example's shape (or broadcastable to it)
 
+  def _batch_mask(self, x):
+    return jnp.asarray(self.mask)[None]  # (1, *example shape): explicit rank for the batch
+
   def observe(self, x):
-    return jnp.where(jnp.asarray(self.mask), x, 0.0)
+    return jnp.where(self._batch_mask(x), x, jnp.zeros_like(x))
 
   def lift(self, y):
-    return jnp.where(jnp.asarray(self.mask), y, 0.0)
+    return self.observe(y)
 
   def project(self, x):
     return self.observe(x)
 
   def replace(self, x, observed):
     """x with its observed part set to `observed` (B, *shape) exactly: (I - P) x + P observed."""
-    return jnp.where(jnp.asarray(self.mask), observed, x)
+    return jnp.where(self._batch_mask(x), observed, x)
 
 
 def decouple(x):
@@ -64,7 +67,8 @@ class GrayObservation:
     return jnp.broadcast_to(y, y.shape[:-1] + (3,))
 
   def project(self, x):
-    return couple(decouple(x) * jnp.asarray([1.0, 0.0, 0.0], x.dtype))
+    gray_axis = jnp.asarray([1.0, 0.0, 0.0], x.dtype).reshape((1,) * (x.ndim - 1) + (3,))
+    return couple(decouple(x) * gray_axis)
 
   def replace(self, x, observed):
     """x's colour coordinates with the gray coordinate of `observed` (B, H, W, 3)."""
