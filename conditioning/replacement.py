@@ -43,9 +43,3 @@ def with_replacement(fns, observation, y, keys):
   """samplers.ModelFns `fns` with the replacement hook of observations y (B, ...)."""
   return dataclasses.replace(fns, project=replacement_project(fns.sde, observation, y, keys))
 
-
-def exact_observed(observation, x, y, atol: float = 0.0):
-  """Whether A x equals y (B, ...) for every sample, to atol: (B,) bool (a check for callers)."""
-  diff = jnp.abs(observation.observe(x) - y).reshape(x.shape[0], -1)
-  return jnp.all(diff <= atol, axis=-1)
-

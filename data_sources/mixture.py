@@ -103,7 +103,7 @@ class GaussianMixture:
       covs.append(cov[np.ix_(unobs, unobs)] - gain @ s_uo.T)
     log_w = np.asarray(log_w)
     weights = np.maximum(np.exp(log_w - log_w.max()), 1e-300)  # positive, as the class needs
-    return GaussianMixture(tuple(weights / weights.sum()), _nested(np.asarray(means)),
+    return GaussianMixture(_nested(weights / weights.sum()), _nested(np.asarray(means)),
                            _nested(0.5 * (np.asarray(covs) + np.swapaxes(covs, 1, 2))))
 
   def conditional_sample(self, rng: np.random.Generator, observed_coords, values,
