@@ -65,6 +65,27 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.eps = 1e-3                           # time at which sampling stops
   sampling.num_samples = 2000                   # samples written by --mode=sample
   sampling.batch_size = 1000                    # samples per jitted call (global, split over devices)
+  # Inverse problems (--mode=sample with task != unconditional; workflows/inverse.py):
+  sampling.task = "unconditional"               # workflows.sample.TASKS: unconditional | inpaint | colorize |
+                                                # super_resolution
+  sampling.mask = "coords"                      # inpaint: box | half | random | file (images);
+                                                # coords | random | file (points)
+  sampling.mask_box_size = 0                    # mask=box: side of the hidden square (0: half the image size)
+  sampling.mask_box_top = -1                    # mask=box: its top row (-1: centred)
+  sampling.mask_box_left = -1                   # mask=box: its left column (-1: centred)
+  sampling.mask_fraction = 0.5                  # mask=random: probability that a pixel / coordinate is observed
+  sampling.mask_seed = 0                        # mask=random: seed of that draw
+  sampling.mask_path = ""                       # mask=file: PNG (nonzero = observed) or .npz (array 'mask')
+  sampling.observed_coords = (0,)               # mask=coords: the observed coordinates of the points
+  sampling.sr_factor = 2                        # super_resolution: average-pooling factor of y = pool(x)
+  sampling.inputs_from = "test"                 # test: the first num_inputs test examples | file: inputs_path
+  sampling.inputs_path = ""                     # inputs_from=file: .npz (array 'inputs' or its first) or one PNG
+  sampling.num_inputs = 8                       # K: inputs (observations) sampled for
+  sampling.samples_per_input = 4                # samples drawn per input
+  sampling.inverse_method = "replacement"       # conditioning.INVERSE_METHODS: replacement (the paper;
+                                                # any grid solver) | repaint (method=pc)
+  sampling.repaint_resamples = 10               # repaint: passes U per grid step (1: replacement)
+  sampling.observation_noise = 0.0              # std of y = A x + noise: only 0 (noise-free) is supported
 
   config.eval = evaluate = ml_collections.ConfigDict()
   evaluate.trace_estimator = "exact"            # exact | gaussian | rademacher (Hutchinson)

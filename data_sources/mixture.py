@@ -3,6 +3,8 @@
 If x(0) ~ sum_k w_k N(mu_k, S_k) and p_0t(x(t)|x(0)) = N(a x(0), s^2 I), then
 x(t) ~ sum_k w_k N(a mu_k, a^2 S_k + s^2 I): log p_t and its score are exact at every (a, s),
 which makes it the oracle for samplers and likelihoods (models.analytic wraps it as a model).
+Its conditionals given some coordinates are mixtures again (`conditional`): the ground truth of
+every inpainting sampler.
 """
 import dataclasses
 
@@ -70,3 +72,52 @@ class GaussianMixture:
     chol = np.linalg.cholesky(np.asarray(self.covs))[k]
     z = rng.standard_normal((n, self.dim))
     return np.asarray(self.means)[k] + np.einsum("nij,nj->ni", chol, z)
+
+  def linear_map(self, matrix) -> "GaussianMixture":
+    """The law of M x for x from this mixture and an orthogonal (or any invertible) M (D, D):
+    means M mu_k, covariances M S_k M^T (e.g. images in colorization's decoupled basis)."""
+    m = np.asarray(matrix, np.float64)
+    means = np.asarray(self.means) @ m.T
+    covs = np.einsum("ij,kjl,ml->kim", m, np.asarray(self.covs), m)
+    return GaussianMixture(self.weights, _nested(means), _nested(covs))
+
+  def conditional(self, observed_coords, values) -> "GaussianMixture":
+    """The exact law of the unobserved coordinates given x[observed_coords] = values (O,):
+    a mixture over the other D - O coordinates (in increasing order) with components
+    N(mu_u + S_uo S_oo^-1 (v - mu_o), S_uu - S_uo S_oo^-1 S_ou) and weights proportional to
+    w_k N(v; mu_o, S_oo) (Bishop 2006, Sec. 2.3.1 per component)."""
+    obs = np.asarray(observed_coords, int)
+    unobs = np.setdiff1d(np.arange(self.dim), obs)
+    if obs.size == 0 or unobs.size == 0 or len(set(obs.tolist())) != obs.size:
+      raise ValueError(f"observed_coords={obs.tolist()} must be distinct, non-empty and leave "
+                       f"some of the {self.dim} coordinates unobserved.")
+    v = np.asarray(values, np.float64).reshape(obs.size)
+    log_w, means, covs = [], [], []
+    for w, mu, cov in zip(self.weights, np.asarray(self.means), np.asarray(self.covs)):
+      s_oo, s_uo = cov[np.ix_(obs, obs)], cov[np.ix_(unobs, obs)]
+      gain = np.linalg.solve(s_oo, s_uo.T).T  # S_uo S_oo^-1
+      diff = v - mu[obs]
+      log_w.append(np.log(w) - 0.5 * (diff @ np.linalg.solve(s_oo, diff)
+                                      + np.linalg.slogdet(2 * np.pi * s_oo)[1]))
+      means.append(mu[unobs] + gain @ diff)
+      covs.append(cov[np.ix_(unobs, unobs)] - gain @ s_uo.T)
+    log_w = np.asarray(log_w)
+    weights = np.maximum(np.exp(log_w - log_w.max()), 1e-300)  # positive, as the class needs
+    return GaussianMixture(_nested(weights / weights.sum()), _nested(np.asarray(means)),
+                           _nested(0.5 * (np.asarray(covs) + np.swapaxes(covs, 1, 2))))
+
+  def conditional_sample(self, rng: np.random.Generator, observed_coords, values,
+                         n: int) -> np.ndarray:
+    """n exact draws (n, D) of x given x[observed_coords] = values: the observed coordinates
+    equal `values`, the others come from self.conditional."""
+    obs = np.asarray(observed_coords, int)
+    unobs = np.setdiff1d(np.arange(self.dim), obs)
+    x = np.empty((n, self.dim))
+    x[:, obs] = np.asarray(values, np.float64).reshape(obs.size)
+    x[:, unobs] = self.conditional(obs, values).sample(rng, n)
+    return x
+
+
+def _nested(array: np.ndarray) -> tuple:
+  """A numpy array as nested tuples of floats (the mixture's hashable fields)."""
+  return tuple(_nested(a) for a in array) if np.ndim(array) > 1 else tuple(map(float, array))

@@ -36,5 +36,5 @@ def ddim_sample(fns, times, keys, shape, eta: float = 0.0, denoise: bool = True)
   n = times.shape[0]
   x, _ = jax.lax.scan(body, x, (jnp.arange(n - 1), times[:-1], times[1:]))
   if denoise:
-    x = fns.constrain(fns.denoise(x, jnp.full((x.shape[0],), times[-1], x.dtype)), None, n)
-  return x, n - 1 + int(denoise)
+    x = fns.denoise(x, jnp.full((x.shape[0],), times[-1], x.dtype))
+  return fns.constrain(x, None, n), n - 1 + int(denoise)

@@ -61,8 +61,8 @@ def _edm_sample(fns, times, keys, shape, second_order: bool, s_churn: float, s_t
   last = jnp.full(x.shape[:1], times[-1], x.dtype)
   x = batch_expand(fns.sde.marginal_coeffs(last)[0], x_tilde) * x_tilde
   if denoise:
-    x = fns.constrain(fns.denoise(x, last), None, n)
-  return x, (n - 1) * (2 if second_order else 1) + int(denoise)
+    x = fns.denoise(x, last)
+  return fns.constrain(x, None, n), (n - 1) * (2 if second_order else 1) + int(denoise)
 
 
 def heun_sample(fns, times, keys, shape, s_churn: float = 0.0, s_tmin: float = 0.0,

@@ -75,8 +75,8 @@ def log_snr_steps(sde, times, history: int, order: int, lower_order_final: bool)
 
 
 def final_denoise(fns, x, times, denoise: bool):
-  """The last step to noise-free data D(x, eps) (+ the clean-data projection) if `denoise`."""
-  if not denoise:
-    return x
-  return fns.constrain(fns.denoise(x, jnp.full(x.shape[:1], times[-1], x.dtype)), None,
-                       times.shape[0])
+  """The last step to noise-free data D(x, eps) if `denoise`, then the clean-data projection (the
+  output's observed part is the observation itself, denoised or not)."""
+  if denoise:
+    x = fns.denoise(x, jnp.full(x.shape[:1], times[-1], x.dtype))
+  return fns.constrain(x, None, times.shape[0])

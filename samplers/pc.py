@@ -60,8 +60,8 @@ def pc_sample(fns, steps: PCSteps, keys, shape, predictor: str, corrector: str, 
   fns: samplers.ModelFns; keys (B, key) per-sample keys: the prior sample comes from step 0 of
   each, step i's predictor noise from step i + 1, its corrector's from the keys of step n + 1 + i
   (folded once more per corrector step). fns.project is applied after each corrector (at t_i)
-  and predictor (at t_{i+1}) update, and to the final noise-free mean as clean data (the paper's
-  inpainter, App. I.2). `denoise` returns the last predictor step's noise-free mean, or for
+  and predictor (at t_{i+1}) update, and to the output as clean data (the paper's inpainter,
+  App. I.2). `denoise` returns the last predictor step's noise-free mean, or for
   corrector-only sampling (predictor 'none') adds the denoising step x + s^2 score (Tweedie;
   Song & Ermon 2020, Sec. 3.3).
   """
@@ -82,5 +82,5 @@ def pc_sample(fns, steps: PCSteps, keys, shape, predictor: str, corrector: str, 
   (x, x_mean), _ = jax.lax.scan(body, (x, x), (jnp.arange(n), steps, t_next))
   if denoise and predict.nfe == 0:
     x_mean = fns.denoise(x, vec(steps.t[-1]))
-  x_mean = fns.constrain(x_mean, None, 2 * n + 1)
-  return (x_mean if denoise else x), pc_nfe(n, predictor, corrector, n_steps, denoise)
+  x = fns.constrain(x_mean if denoise else x, None, 2 * n + 1)
+  return x, pc_nfe(n, predictor, corrector, n_steps, denoise)

@@ -11,7 +11,7 @@ import numpy as np
 
 import samplers
 from parallel import DataParallel
-from workflows import build, outputs
+from workflows import build, inverse, outputs
 from workflows.batches import map_global_batches
 
 
@@ -37,7 +37,7 @@ def failed_samples(x: np.ndarray) -> np.ndarray:
   return ~np.all(np.isfinite(x.reshape(len(x), -1)), axis=-1)
 
 
-def sample(config, workdir):
+def sample_unconditional(config, workdir):
   """Writes samples.npz and samples.png to workdir; returns the samples."""
   build.check_config(config)
   workdir = pathlib.Path(workdir)
@@ -61,3 +61,18 @@ def sample(config, workdir):
           f"{config.sampling.method}, NFE mean {nfe.mean():.0f}, max {nfe.max()}, "
           f"failed {int(failed.sum())}).")
   return x
+
+
+# sampling.task -> the function that runs it (config, workdir).
+TASKS = {"unconditional": sample_unconditional,
+         "inpaint": inverse.sample_inverse,  # conditioning.MaskObservation (App. I.2)
+         "colorize": inverse.sample_inverse,  # conditioning.GrayObservation (App. I.3)
+         "super_resolution": inverse.sample_inverse}  # conditioning.AveragePoolObservation
+
+
+def sample(config, workdir):
+  """--mode=sample: runs sampling.task (one of TASKS)."""
+  task = config.sampling.task
+  if task not in TASKS:
+    raise ValueError(f"Unknown sampling.task {task!r}; choose one of {sorted(TASKS)}.")
+  return TASKS[task](config, workdir)
