@@ -1,0 +1,147 @@
+"""Class-conditional sampling against exact answers. For a labelled Gaussian mixture (label =
+component) the perturbed classifier p_t(y | x) is the responsibilities of the perturbed
+components and grad log p_t(x | y) is component y's perturbed score, so guided samples at scale 1
+must be component y itself (mean, covariance within Monte-Carlo error) with every solver."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import models
+import samplers
+from conditioning import guidance
+from data_sources.mixture import GaussianMixture
+from sde_lib import VESDE, VPSDE
+
+LABELLED = GaussianMixture(weights=(0.3, 0.3, 0.4), means=((-3.0, 0.0), (3.0, -0.5), (0.0, 3.5)),
+                           covs=(((0.6, 0.2), (0.2, 0.4)), ((0.3, -0.1), (-0.1, 0.7)),
+                                 ((0.5, 0.0), (0.0, 0.3))))
+BATCH = 2000
+KEYS = samplers.sample_keys(jax.random.key(3), jnp.arange(BATCH))
+# VE: sigma_max far above the data scale, else the prior N(0, sigma_max^2 I) misses p_T(x | y),
+# whose mean is mu_y, and deterministic solvers carry that error to the end.
+SDES = {"vp": VPSDE(N=200), "ve": VESDE(sigma_max=50.0, N=200)}
+EPS = {"vp": 1e-3, "ve": 1e-5}
+SOLVES = {  # name -> (method, grid, steps, options)
+    "pc": ("pc", "uniform", 200, dict(predictor="reverse_diffusion", corrector="none")),
+    "ode": ("ode", "uniform", 0, dict(rtol=1e-5, atol=1e-5)),
+    "heun": ("heun", "edm", 40, {}),
+    "dpm_solver_2m": ("dpm_solver_2m", "logsnr", 40, {}),
+}
+
+
+def exact_parts(sde):
+  """(unconditional score, classifier, conditional score) of LABELLED under sde."""
+  return (models.AnalyticGMMScore(sde, LABELLED), models.AnalyticGMMClassifier(sde, LABELLED),
+          models.AnalyticGMMConditionalScore(sde, LABELLED))
+
+
+def guided_fns(sde, y, scale):
+  score_model, classifier, _ = exact_parts(sde)
+  log_prob_y = guidance.label_log_prob(lambda x, t: classifier.log_probs({}, x, t), y)
+  score = guidance.classifier_guided_score(lambda x, t: score_model.score({}, x, t), log_prob_y,
+                                           scale)
+  return samplers.ModelFns(sde, score)
+
+
+def cfg_fns(sde, y, w):
+  cond_model = exact_parts(sde)[2]
+  cond = lambda x, t: cond_model.score({}, x, t, labels=jnp.full((x.shape[0],), y, jnp.int32))
+  null = lambda x, t: cond_model.score({}, x, t, labels=jnp.full((x.shape[0],), 3, jnp.int32))
+  return samplers.ModelFns(sde, guidance.cfg_score(cond, null, w))
+
+
+@functools.lru_cache(maxsize=None)
+def draw(solve: str, sde_name: str, kind: str, y: int, weight: float) -> np.ndarray:
+  """Samples (BATCH, 2) of `solve` with classifier guidance ('guided', scale weight) or CFG."""
+  method, grid, steps, options = SOLVES[solve]
+  sde = SDES[sde_name]
+  fns = (guided_fns if kind == "guided" else cfg_fns)(sde, y, weight)
+  solver = samplers.get_solver(method)
+  times = samplers.make_grid(sde, grid, steps, EPS[sde_name]) if solver.uses_grid else None
+  if method == "ode":
+    options = dict(options, eps=EPS[sde_name], denoise=True)
+  x, _ = jax.jit(lambda keys: solver.sample(fns, times, keys, (2,), **options))(KEYS)
+  return np.asarray(x, np.float64)
+
+
+def assign(x):
+  """Most responsible clean component of each sample (B,)."""
+  log_terms, _ = LABELLED.component_terms(jnp.asarray(x, jnp.float32), jnp.ones(len(x)),
+                                          jnp.zeros(len(x)) + 1e-6)
+  return np.asarray(jnp.argmax(log_terms, axis=-1))
+
+
+def assert_is_component(x, y, max_mean_z=4.5, max_cov_dev=0.15):
+  """Samples x (B, 2) match N(mu_y, S_y): Mahalanobis mean error in standard errors, whitened
+  covariance minus I, and under 1% of samples closer to another component."""
+  mean, cov = np.asarray(LABELLED.means[y]), np.asarray(LABELLED.covs[y])
+  assert np.all(np.isfinite(x))
+  dm = x.mean(0) - mean
+  mean_z = np.sqrt(len(x) * dm @ np.linalg.solve(cov, dm))
+  white = np.linalg.inv(np.linalg.cholesky(cov))
+  cov_dev = np.abs(white @ np.cov(x.T) @ white.T - np.eye(2)).max()
+  elsewhere = np.mean(assign(x) != y)
+  assert mean_z < max_mean_z and cov_dev < max_cov_dev and elsewhere < 0.01, (mean_z, cov_dev,
+                                                                              elsewhere)
+
+
+def test_guided_score_at_scale_one_is_the_exact_conditional_score():
+  sde = SDES["vp"]
+  x = jax.random.normal(jax.random.key(0), (BATCH, 2)) * 3.0
+  t = jax.random.uniform(jax.random.key(1), (BATCH,), minval=1e-3, maxval=1.0)
+  for y in range(3):
+    guided = guided_fns(sde, y, 1.0).score(x, t)
+    exact = exact_parts(sde)[2].score({}, x, t, labels=jnp.full((BATCH,), y))
+    np.testing.assert_allclose(guided, exact, rtol=2e-4, atol=2e-4)
+
+
+@pytest.mark.parametrize("solve,sde_name,y", [("pc", "vp", 0), ("pc", "ve", 2), ("ode", "vp", 1),
+                                              ("heun", "vp", 1), ("dpm_solver_2m", "vp", 2)])
+def test_guided_samples_are_the_requested_component(solve, sde_name, y):
+  assert_is_component(draw(solve, sde_name, "guided", y, 1.0), y)
+
+
+def test_guidance_scale_zero_gives_the_unconditional_mixture():
+  x = draw("pc", "vp", "guided", 0, 0.0)
+  k = assign(x)
+  weights = np.asarray(LABELLED.weights)
+  freq = np.bincount(k, minlength=3) / len(k)
+  assert np.all(np.abs(freq - weights) < 4 * np.sqrt(weights * (1 - weights) / len(k))), freq
+  for y in range(3):
+    assert_is_component(x[k == y], y, max_cov_dev=0.25)
+  with pytest.raises(AssertionError):  # and the check does reject the mixture as one component
+    assert_is_component(x, 0)
+
+
+def test_cfg_at_w_zero_is_the_exact_conditional():
+  """CFG of the exact conditional score at w = 0 gives the same samples (same keys) as exact
+  classifier guidance at scale 1, and both are component y."""
+  cfg, guided = draw("pc", "vp", "cfg", 1, 0.0), draw("pc", "vp", "guided", 1, 1.0)
+  np.testing.assert_allclose(cfg, guided, atol=2e-3)
+  assert_is_component(cfg, 1)
+
+
+def test_cfg_mixes_conditional_and_unconditional_scores():
+  cond = lambda x, t: 2.0 * x
+  uncond = lambda x, t: x + 1.0
+  x, t = jnp.arange(6.0).reshape(3, 2), jnp.ones(3)
+  np.testing.assert_allclose(guidance.cfg_score(cond, uncond, 1.5)(x, t),
+                             2.5 * 2.0 * x - 1.5 * (x + 1.0))
+  np.testing.assert_allclose(guidance.cfg_score(cond, uncond, 0.0)(x, t), cond(x, t))
+  with pytest.raises(ValueError, match="must be >= 0"):
+    guidance.cfg_score(cond, uncond, -0.5)
+
+
+def test_analytic_classifier_is_bayes_rule_on_perturbed_components():
+  sde = SDES["ve"]
+  classifier = exact_parts(sde)[1]
+  x = jnp.array([[-3.0, 0.0], [3.0, -0.5], [0.0, 3.5], [0.0, 0.0]])
+  t = jnp.array([1e-5, 1e-5, 1e-5, 1.0])
+  probs = np.exp(np.asarray(classifier.log_probs({}, x, t)))
+  np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+  assert np.all(np.argmax(probs[:3], -1) == np.arange(3)) and probs[:3].max(-1).min() > 0.999
+  # At t = T (sigma 50) the components are indistinguishable: the prior weights.
+  np.testing.assert_allclose(probs[3], LABELLED.weights, atol=0.01)
