@@ -11,7 +11,7 @@ import numpy as np
 
 import samplers
 from parallel import DataParallel
-from workflows import build, outputs
+from workflows import build, guidance, outputs
 from workflows.batches import map_global_batches
 
 
@@ -38,8 +38,11 @@ def failed_samples(x: np.ndarray) -> np.ndarray:
 
 
 def sample(config, workdir):
-  """Writes samples.npz and samples.png to workdir; returns the samples."""
+  """Writes samples.npz and samples.png to workdir; returns the samples. sampling.task
+  class_conditional / cfg: workflows.guidance (samples.npz also holds `labels`)."""
   build.check_config(config)
+  if config.sampling.task != "unconditional":
+    return guidance.sample_conditional(config, workdir)[0]
   workdir = pathlib.Path(workdir)
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)

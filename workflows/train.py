@@ -61,26 +61,33 @@ def build_trainer(config) -> Trainer:
   if config.model.name == "gmm_analytic":
     raise ValueError("model.name='gmm_analytic' is exact and has no parameters: nothing to train. "
                      "Run --mode=sample or --mode=likelihood directly.")
-  parallel = DataParallel.over_all_devices()
-  parallel.check_batch_size(config.training.batch_size)
-  parallel.check_same_on_all_hosts("training.batch_size", config.training.batch_size)
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   optimizer = build.build_optimizer(config)
-  step = make_train_step(build.build_loss(config, sde, score_model), optimizer,
-                         config.training.ema_rate)
+  return make_trainer(config, build.build_loss(config, sde, score_model), optimizer,
+                      build.state_initializer(config, score_model, optimizer),
+                      build.batch_has_labels(config))
+
+
+def make_trainer(config, loss, optimizer, initializer, with_labels: bool) -> Trainer:
+  """The Trainer of `loss` (params, batch, rng) -> (scalar, per-example) with states from
+  initializer (key -> TrainState), under config.training's batch size, EMA and fusing; batches
+  carry labels if with_labels. Score models and classifiers (workflows.train_classifier) share it."""
+  parallel = DataParallel.over_all_devices()
+  parallel.check_batch_size(config.training.batch_size)
+  parallel.check_same_on_all_hosts("training.batch_size", config.training.batch_size)
+  step = make_train_step(loss, optimizer, config.training.ema_rate)
   batch_sharding = parallel.batch
   if config.training.steps_per_call > 1:
     step, batch_sharding = fuse_steps(step), parallel.stacked_batch
   repl = parallel.replicated
   step_fn = jax.jit(step, in_shardings=(repl, batch_sharding, repl), out_shardings=(repl, repl),
                     donate_argnums=0)
-  init_fn = jax.jit(build.state_initializer(config, score_model, optimizer), out_shardings=repl)
+  init_fn = jax.jit(initializer, out_shardings=repl)
   # Parameters are drawn from an 'rbg' key: XLA:CPU compiles conv-net inits 2.5x faster than with
   # threefry. Step randomness stays threefry, whose values do not depend on the sharding.
   init_key = jax.random.key(config.seed, impl="rbg")
   base_key = build.stream_key(config, "train")
-  with_labels = build.batch_has_labels(config)
   train_input = build.build_train_input(config, jax.process_index(), jax.process_count(),
                                         labels=with_labels)
   return Trainer(config, parallel, init_fn, step_fn, train_input, init_key, base_key, with_labels)
