@@ -145,3 +145,70 @@ def test_analytic_classifier_is_bayes_rule_on_perturbed_components():
   assert np.all(np.argmax(probs[:3], -1) == np.arange(3)) and probs[:3].max(-1).min() > 0.999
   # At t = T (sigma 50) the components are indistinguishable: the prior weights.
   np.testing.assert_allclose(probs[3], LABELLED.weights, atol=0.01)
+
+
+# --- through the config and --mode=sample ------------------------------------------------
+
+from configs import load_config  # pylint: disable=wrong-import-position
+from workflows import guidance as guidance_workflow  # pylint: disable=wrong-import-position
+from workflows.sample import sample  # pylint: disable=wrong-import-position
+
+GMM = {"sampling.num_steps": 200, "sampling.num_samples": 1200, "sampling.batch_size": 600}
+
+
+def gmm_config(**overrides):
+  return load_config("configs/gmm_analytic.py:vpsde", {**GMM, **overrides})
+
+
+def test_sample_mode_cycles_classes_and_writes_labels(tmp_path):
+  """class_label -1: sample i is class i % K; each class's samples are its component."""
+  config = gmm_config(**{"sampling.task": "class_conditional"})
+  sample(config, tmp_path)
+  out = np.load(tmp_path / "samples.npz")
+  np.testing.assert_array_equal(out["labels"], np.arange(1200) % 2)
+  mixture = guidance_workflow.build.build_mixture(config.data)
+  for y in range(2):
+    x = out["samples"][out["labels"] == y].astype(np.float64)
+    dm = x.mean(0) - np.asarray(mixture.means[y])
+    assert np.sqrt(len(x) * dm @ np.linalg.solve(np.asarray(mixture.covs[y]), dm)) < 4.5
+    white = np.linalg.inv(np.linalg.cholesky(np.asarray(mixture.covs[y])))
+    assert np.abs(white @ np.cov(x.T) @ white.T - np.eye(2)).max() < 0.2
+
+
+def test_sample_mode_cfg_at_w_zero_matches_classifier_guidance(tmp_path):
+  guided = gmm_config(**{"sampling.task": "class_conditional", "sampling.class_label": 1})
+  cfg = gmm_config(**{"sampling.task": "cfg", "sampling.class_label": 1,
+                      "model.class_conditional": True, "sampling.guidance_scale": 0.0})
+  x_guided, x_cfg = sample(guided, tmp_path / "g"), sample(cfg, tmp_path / "c")
+  np.testing.assert_allclose(x_cfg, x_guided, atol=2e-3)
+  assert np.all(np.load(tmp_path / "c" / "samples.npz")["labels"] == 1)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    ({"sampling.task": "class_conditional", "sampling.class_label": 2}, "out of range"),
+    ({"sampling.task": "cfg", "model.class_conditional": True, "sampling.guidance_scale": -1.0},
+     "must be >= 0"),
+    ({"sampling.task": "cfg"}, "needs a class-conditional score model"),
+    ({"sampling.task": "inpaint_everything"}, "Unknown sampling.task"),
+])
+def test_bad_conditional_sampling_input_is_a_clear_error(tmp_path, overrides, message):
+  with pytest.raises(ValueError, match=message):
+    sample(gmm_config(**overrides), tmp_path)
+
+
+def test_guidance_without_a_classifier_is_a_clear_error(tmp_path):
+  config = gmm_config(**{"sampling.task": "class_conditional", "classifier.name": "mlp"})
+  with pytest.raises(FileNotFoundError, match="train_classifier"):
+    sample(config, tmp_path)
+
+
+def test_classifier_of_another_sde_is_a_clear_error(tmp_path):
+  config = gmm_config(**{"classifier.name": "mlp"})
+  other = load_config("configs/gmm_analytic.py:vesde", {"classifier.name": "mlp"})
+  directory = guidance_workflow.classifier_dir(config, tmp_path)
+  directory.mkdir(parents=True)
+  (directory / guidance_workflow.INFO_FILE).write_text(
+      guidance_workflow.json.dumps(guidance_workflow.trained_for(other)))
+  with pytest.raises(ValueError, match="trained for other data or another SDE"):
+    guidance_workflow.check_trained_for(config, directory)
+  guidance_workflow.check_trained_for(other, directory)
