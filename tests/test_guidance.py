@@ -212,3 +212,77 @@ def test_classifier_of_another_sde_is_a_clear_error(tmp_path):
   with pytest.raises(ValueError, match="trained for other data or another SDE"):
     guidance_workflow.check_trained_for(config, directory)
   guidance_workflow.check_trained_for(other, directory)
+
+
+# --- classifier-free guidance: networks with a null label, label dropout ---------------------
+
+from training import losses  # pylint: disable=wrong-import-position
+from workflows import build  # pylint: disable=wrong-import-position
+from workflows.train import train  # pylint: disable=wrong-import-position
+
+
+def test_label_dropout_rate_is_honoured():
+  labels = jnp.arange(200_000) % 5
+  batch = {"image": jnp.zeros((labels.size, 2)), "label": labels}
+  _, kw = losses.split_batch(batch, jax.random.key(0), label_dropout=0.3, label_classes=5)
+  dropped = np.asarray(kw["labels"] == 5)
+  assert abs(dropped.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / labels.size), dropped.mean()
+  np.testing.assert_array_equal(np.asarray(kw["labels"])[~dropped], np.asarray(labels)[~dropped])
+  _, kept = losses.split_batch(batch, jax.random.key(0), label_dropout=0.0, label_classes=5)
+  np.testing.assert_array_equal(kept["labels"], labels)
+  x, none = losses.split_batch(batch["image"], jax.random.key(0), 0.3, 5)
+  assert none == {} and x.shape == (labels.size, 2)
+
+
+def test_null_label_gives_the_unconditional_output():
+  """Analytic: the null label is the mixture's score. Networks: no labels = the null label."""
+  sde = SDES["vp"]
+  model = exact_parts(sde)[2]
+  x = jax.random.normal(jax.random.key(0), (64, 2)) * 3
+  t = jnp.linspace(1e-3, 1.0, 64)
+  np.testing.assert_allclose(model.score({}, x, t, labels=jnp.full((64,), 3)),
+                             exact_parts(sde)[0].score({}, x, t), rtol=1e-6, atol=1e-6)
+  for name in ("mlp", "ncsnpp"):
+    config = load_config("configs/toy.py:gmm,vpsde" if name == "mlp" else "configs/digits.py:vpsde",
+                         {"model.class_conditional": True, "model.nf": 16})
+    score_model = build.build_score_model(config, sde)
+    example = build.example_batch(config, 4)
+    params = score_model.init(jax.random.key(1), example)
+    params = jax.tree.map(lambda p: p + 0.1 * jax.random.normal(jax.random.key(2), p.shape), params)
+    xs = jax.random.normal(jax.random.key(3), example.shape)
+    ts = jnp.full((4,), 0.5)
+    null = score_model.score(params, xs, ts, labels=jnp.full((4,), config.data.num_classes))
+    np.testing.assert_allclose(score_model.score(params, xs, ts), null, rtol=1e-5, atol=1e-5)
+    other = score_model.score(params, xs, ts, labels=jnp.zeros((4,), jnp.int32))
+    assert np.abs(np.asarray(other - null)).max() > 1e-3, name
+
+
+@pytest.mark.parametrize("name,extra", [("mlp", 3 * 128), ("ncsnpp", 11 * 128), ("ddpm", 11 * 128)])
+def test_class_embedding_adds_only_its_table(name, extra):
+  """num_classes + 1 rows of the time-embedding width; unconditional networks are unchanged."""
+  spec = "configs/toy.py:gmm,vpsde" if name == "mlp" else "configs/digits.py:vpsde"
+
+  def count(cond):
+    c = load_config(spec, {"model.name": name, "model.class_conditional": cond})
+    init = build.build_score_model(c, SDES["vp"]).init
+    shapes = jax.eval_shape(lambda k: init(k, build.example_batch(c)), jax.random.key(0))
+    return sum(p.size for p in jax.tree.leaves(shapes))
+
+  assert count(True) - count(False) == extra
+
+
+def test_tiny_conditional_network_trains_a_step(tmp_path):
+  config = load_config("configs/toy.py:gmm,vpsde", {
+      "model.class_conditional": True, "model.nf": 32, "training.batch_size": 64,
+      "training.n_iters": 2, "training.log_freq": 1, "training.snapshot_freq": 2,
+      "training.snapshot_freq_for_preemption": 2, "optim.warmup": 0})
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  state = train(config, tmp_path)
+  initial = score_model.init(jax.random.key(config.seed, impl="rbg"), build.example_batch(config))
+  moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.params, initial)
+  assert moved["class_embed"]["embedding"] > 0 and np.isfinite(jax.tree.leaves(moved)).all()
+  loss = jax.jit(build.build_loss(config, sde, score_model))
+  data = {"image": jnp.asarray(build.load_split(config, "train")[:512]),
+          "label": jnp.asarray(build.load_labels(config, "train")[:512])}
+  assert np.isfinite(float(loss(state.params, data, jax.random.key(0))[0]))
