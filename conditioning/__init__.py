@@ -1,6 +1,6 @@
 """Controllable generation (Song et al. 2021, Sec. 5, App. I): conditioning transforms the score
 or projects the state after each solver step, so every solver runs every condition."""
-from conditioning import linear, masks, methods, repaint, replacement
+from conditioning import guidance, linear, masks, methods, repaint, replacement
 from conditioning.linear import (COLOR_BASIS, AveragePoolObservation, GrayObservation,
                                  MaskObservation, check_observation_shape, couple, decouple)
 from conditioning.masks import MASKS, make_mask

@@ -41,6 +41,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.loss = "dsm"                         # dsm (the paper's; discrete if not continuous) | edm
   training.edm_p_mean = -1.2                    # loss=edm: ln(sigma) ~ N(p_mean, p_std^2)
   training.edm_p_std = 1.2                      # loss=edm
+  training.label_dropout = 0.1                  # model.class_conditional: probability of the null label (CFG)
 
   config.sampling = sampling = ml_collections.ConfigDict()
   sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
@@ -71,9 +72,12 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.eps = 1e-5                           # sampling stops at t = eps (VE 1e-5, VP/sub-VP 1e-3)
   sampling.num_samples = 50_000                 # samples written by --mode=sample (FID uses 50k)
   sampling.batch_size = 1024                    # samples per jitted call (global, split over devices)
-  # Inverse problems (--mode=sample with task != unconditional; workflows/inverse.py):
   sampling.task = "unconditional"               # workflows.sample.TASKS: unconditional | inpaint | colorize |
-                                                # super_resolution
+                                                # super_resolution | class_conditional (classifier guidance) | cfg
+  sampling.class_label = -1                     # class_conditional / cfg: class to sample (-1: all in turn, i % num_classes)
+  sampling.guidance_scale = 1.0                 # classifier scale lambda (1: the paper) or CFG weight w (0: conditional)
+  sampling.classifier_workdir = ""              # class_conditional: workdir of --mode=train_classifier ("": --workdir)
+  # Inverse problems (task inpaint | colorize | super_resolution; workflows/inverse.py):
   sampling.mask = "box"                         # inpaint: box | half | random | file (images);
                                                 # coords | random | file (points)
   sampling.mask_box_size = 0                    # mask=box: side of the hidden square (0: half the image size)
@@ -125,6 +129,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   data.image_folder = ""                        # dataset=image_folder / --mode=prepare: tree of PNG/JPEG, classes = subfolders
   data.num_workers = 0                          # grain worker processes decoding batches (0: in the training process)
   data.prefetch = 2                             # batches prepared ahead (per worker; threads if num_workers=0)
+  data.num_classes = 10                         # classes of the labels (TFDS label feature, image_folder subfolders)
 
   config.model = model = ml_collections.ConfigDict()
   model.name = "ncsnpp"                         # models.NETWORKS: ncsnpp (NCSN++, DDPM++) | ddpm | ncsnv2 | ncsn
@@ -153,6 +158,21 @@ def get_default_configs() -> ml_collections.ConfigDict:
   model.normalization = "GroupNorm"             # NCSN / NCSNv2 norm (the U-Nets use GroupNorm)
   model.interpolation = "bilinear"              # NCSN / NCSNv2 RefineBlock upsampling
   model.num_classes = config.sde.get_ref("num_scales")  # NCSN v1: one norm-parameter row per scale (= N)
+  model.class_conditional = False               # NCSN++ / DDPM: class-label embedding (data.num_classes + null) for CFG
+
+  config.classifier = classifier = ml_collections.ConfigDict()
+  classifier.name = "wrn"                       # models.CLASSIFIERS: wrn (Wide-ResNet, images) | conv (small, digits) | mlp | gmm_analytic
+  classifier.blocks_per_group = 4               # wrn: residual blocks per group (released: 4, WRN-28)
+  classifier.channel_multiplier = 10            # wrn: width multiplier k (released: 10)
+  classifier.nf = 32                            # conv / mlp: base channels (width)
+  classifier.num_layers = 3                     # mlp: residual blocks
+  classifier.noise_input = "auto"               # log_sigma (Fourier features of log sigma(t)) | time (of t) | auto (VE/EDM: log_sigma)
+  classifier.fourier_scale = 16.0               # scale of the random Fourier features
+  classifier.n_iters = 200000                   # --mode=train_classifier steps (logs, snapshots: training.*)
+  classifier.batch_size = 128                   # classifier training batch (global)
+  classifier.lr = 2e-4                          # classifier peak learning rate (optimizer: optim.*)
+  classifier.warmup = 5000                      # classifier linear warm-up steps
+  classifier.eps = 1e-5                         # smallest training time: t ~ U(eps, T)
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.optimizer = "adam"                      # adam | adamw

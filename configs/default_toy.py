@@ -35,6 +35,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.loss = "dsm"                         # dsm (the paper's; discrete if not continuous) | edm
   training.edm_p_mean = -1.2                    # loss=edm: ln(sigma) ~ N(p_mean, p_std^2)
   training.edm_p_std = 1.2                      # loss=edm
+  training.label_dropout = 0.1                  # model.class_conditional: probability of the null label (CFG)
 
   config.sampling = sampling = ml_collections.ConfigDict()
   sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
@@ -65,9 +66,12 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.eps = 1e-3                           # time at which sampling stops
   sampling.num_samples = 2000                   # samples written by --mode=sample
   sampling.batch_size = 1000                    # samples per jitted call (global, split over devices)
-  # Inverse problems (--mode=sample with task != unconditional; workflows/inverse.py):
   sampling.task = "unconditional"               # workflows.sample.TASKS: unconditional | inpaint | colorize |
-                                                # super_resolution
+                                                # super_resolution | class_conditional (classifier guidance) | cfg
+  sampling.class_label = -1                     # class_conditional / cfg: class to sample (-1: all in turn, i % num_classes)
+  sampling.guidance_scale = 1.0                 # classifier scale lambda (1: the paper) or CFG weight w (0: conditional)
+  sampling.classifier_workdir = ""              # class_conditional: workdir of --mode=train_classifier ("": --workdir)
+  # Inverse problems (task inpaint | colorize | super_resolution; workflows/inverse.py):
   sampling.mask = "coords"                      # inpaint: box | half | random | file (images);
                                                 # coords | random | file (points)
   sampling.mask_box_size = 0                    # mask=box: side of the hidden square (0: half the image size)
@@ -121,6 +125,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   data.gmm_weights = (0.5, 0.5)                 # dataset=gmm: mixture weights (K,)
   data.gmm_means = ((-1.5, 0.0), (1.5, 0.5))    # dataset=gmm: means (K, D)
   data.gmm_covs = (((0.3, 0.1), (0.1, 0.2)), ((0.2, 0.0), (0.0, 0.5)))  # dataset=gmm: covariances (K, D, D)
+  data.num_classes = 2                          # classes of the labels (gmm: K, the label is the component)
 
   config.model = model = ml_collections.ConfigDict()
   model.name = "mlp"                            # models.MODELS: mlp | gmm_analytic | image networks
@@ -131,6 +136,19 @@ def get_default_configs() -> ml_collections.ConfigDict:
                                                 # convention of the SDE (vp/ve_continuous/_discrete)
   model.sigma_data = 0.5                        # parameterization=edm: data std sigma_data
   model.scale_by_sigma = False                  # VE: divide the network output by sigma(t)
+  model.class_conditional = False               # class-label embedding (data.num_classes + null) for CFG
+
+  config.classifier = classifier = ml_collections.ConfigDict()
+  classifier.name = "mlp"                       # models.CLASSIFIERS: wrn (Wide-ResNet, images) | conv (small, digits) | mlp | gmm_analytic
+  classifier.nf = 128                           # conv / mlp: width
+  classifier.num_layers = 3                     # mlp: residual blocks
+  classifier.noise_input = "auto"               # log_sigma (Fourier features of log sigma(t)) | time (of t) | auto (VE/EDM: log_sigma)
+  classifier.fourier_scale = 16.0               # scale of the random Fourier features
+  classifier.n_iters = 2000                     # --mode=train_classifier steps (logs, snapshots: training.*)
+  classifier.batch_size = 512                   # classifier training batch (global)
+  classifier.lr = 2e-3                          # classifier peak learning rate (optimizer: optim.*)
+  classifier.warmup = 100                       # classifier linear warm-up steps
+  classifier.eps = 1e-5                         # smallest training time: t ~ U(eps, T)
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.optimizer = "adam"                      # adam | adamw

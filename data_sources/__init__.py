@@ -100,6 +100,28 @@ def load_split(name: str, split: str, *, image_size: int = 0, num_channels: int 
   return images.ImageArray(source, transforms.crop_resize_for(name, image_size))
 
 
+def load_labels(name: str, split: str, *, num_examples: int = 0, data_seed: int = 0,
+                mixture: GaussianMixture | None = None, **image_kwargs) -> np.ndarray:
+  """Class labels (N,) int32 of the examples load_split gives (same order): the component of
+  each mixture point, digits' digit, an image set's label feature (image folders: subfolders)."""
+  check_dataset_name(name)
+  _check_split(split)
+  if name == "gmm":
+    rng = np.random.default_rng([data_seed, _SPLIT_SEEDS[split]])
+    return mixture.sample_labelled(rng, num_examples)[1]
+  if is_low_dimensional(name):
+    raise ValueError(f"Dataset {name!r} has no class labels; use dataset 'gmm' (label: the "
+                     "component), 'digits' or a labelled image set.")
+  if name == "digits":
+    return images.digits_arrays(split)[1]
+  source = image_source(name, split, **image_kwargs)
+  labels = np.array([source[i]["label"] for i in range(len(source))], np.int32)
+  if len(labels) and labels.min() < 0:
+    raise ValueError(f"Dataset {name!r} has no 'label' feature; class-conditional models and "
+                     "classifiers need a labelled dataset.")
+  return labels
+
+
 __all__ = ["DATASETS", "DataInfo", "GaussianMixture", "GrainBatches", "StatelessBatches",
            "TFDS_NAMES", "batch_indices", "check_dataset_name", "data_info", "image_source",
-           "is_low_dimensional", "load_split", "preprocess", "transforms"]
+           "is_low_dimensional", "load_labels", "load_split", "preprocess", "transforms"]

@@ -73,8 +73,8 @@ class RecordSource:
 
   def __getitem__(self, index) -> dict:
     record = self.records[int(index)]
-    return {"image": np.asarray(record[self.image_key]),
-            "label": np.int32(record.get("label", 0))}
+    return {"image": np.asarray(record[self.image_key]),  # label -1: the dataset has none
+            "label": np.int32(record.get("label", -1))}
 
 
 def open_tfds(name: str, split: str, data_dir: str | None) -> RecordSource:

@@ -124,9 +124,10 @@ class StatelessBatches:
   """Batches of generated points drawn with replacement: batch s depends only on (seed, s)."""
 
   def __init__(self, points: np.ndarray, *, seed: int, global_batch: int, process_index: int = 0,
-               process_count: int = 1):
+               process_count: int = 1, labels: np.ndarray | None = None):
     local_batch_size(global_batch, process_count)
     self._points, self._seed, self._batch = points, seed, global_batch
+    self._labels = labels  # (N,) int: batches also carry "label"
     self._host = (process_index, process_count)
     self._next_step = 0
 
@@ -136,7 +137,10 @@ class StatelessBatches:
   def __next__(self) -> dict:
     idx = batch_indices(len(self._points), self._seed, self._next_step, self._batch, *self._host)
     self._next_step += 1
-    return {"image": np.asarray(self._points[idx], np.float32)}
+    if self._labels is None:
+      return {"image": np.asarray(self._points[idx], np.float32)}
+    return {"image": np.asarray(self._points[idx], np.float32),
+            "label": np.asarray(self._labels[idx], np.int32)}
 
   def get_state(self) -> dict:
     return {"next_step": self._next_step, "num_examples": len(self._points), "seed": self._seed}

@@ -68,10 +68,14 @@ class GaussianMixture:
 
   def sample(self, rng: np.random.Generator, n: int) -> np.ndarray:
     """n samples (n, D) drawn with numpy."""
+    return self.sample_labelled(rng, n)[0]
+
+  def sample_labelled(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """n samples (n, D) and the index of the component each came from (n,) int32."""
     k = rng.choice(len(self.weights), size=n, p=np.asarray(self.weights) / np.sum(self.weights))
     chol = np.linalg.cholesky(np.asarray(self.covs))[k]
     z = rng.standard_normal((n, self.dim))
-    return np.asarray(self.means)[k] + np.einsum("nij,nj->ni", chol, z)
+    return np.asarray(self.means)[k] + np.einsum("nij,nj->ni", chol, z), k.astype(np.int32)
 
   def linear_map(self, matrix) -> "GaussianMixture":
     """The law of M x for x from this mixture and an orthogonal (or any invertible) M (D, D):
@@ -116,6 +120,12 @@ class GaussianMixture:
     x[:, obs] = np.asarray(values, np.float64).reshape(obs.size)
     x[:, unobs] = self.conditional(obs, values).sample(rng, n)
     return x
+
+
+  def component_terms(self, x, mean_coeff, std):
+    """log(w_k N(x; a mu_k, a^2 S_k + s^2 I)) (B, K) and each perturbed component's score
+    (B, K, D): what class-conditional models need (models.analytic)."""
+    return self._component_terms(x, mean_coeff, std)
 
 
 def _nested(array: np.ndarray) -> tuple:

@@ -4,7 +4,7 @@ NETWORKS maps a config's `model.name` to a flax module; `gmm_analytic` is the pa
 score of a Gaussian mixture (models.analytic); PARAMETERIZATIONS maps `model.parameterization`
 to how a network's output becomes a score (models.parameterization).
 """
-from models.analytic import AnalyticGMMScore
+from models.analytic import AnalyticGMMClassifier, AnalyticGMMConditionalScore, AnalyticGMMScore
 from models.ddpm import DDPM
 from models.mlp import MLP
 from models.ncsnpp import NCSNpp
@@ -32,6 +32,6 @@ def get_network_class(name: str):
   return NETWORKS[name]
 
 
-__all__ = ["ANALYTIC", "AnalyticGMMScore", "EDM", "MODEL_NAMES", "NETWORKS", "NetworkScore",
+__all__ = ["ANALYTIC", "AnalyticGMMClassifier", "AnalyticGMMConditionalScore", "AnalyticGMMScore", "EDM", "MODEL_NAMES", "NETWORKS", "NetworkScore",
            "PARAMETERIZATIONS", "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous",
            "VPDiscrete", "get_network_class", "parameterization_name"]

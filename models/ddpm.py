@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from models.layers import (AttnBlock, Downsample, ResnetBlockDDPM, Upsample,
                            conv3x3, default_init, get_act,
                            get_timestep_embedding, group_norm)
+from models.label_embedding import add_class_embedding
 
 
 class DDPM(nn.Module):
@@ -32,9 +33,10 @@ class DDPM(nn.Module):
   conditional: bool = True
   centered: bool = False
   nonlinearity: str = 'swish'
+  label_classes: int = 0  # > 0: class-conditional (labels 0..n-1, n: null)
 
   @nn.compact
-  def __call__(self, x, labels, train: bool = False):
+  def __call__(self, x, labels, train: bool = False, class_labels=None):
     act = get_act(self.nonlinearity)
     block = lambda **kw: ResnetBlockDDPM(act=act, dropout=self.dropout,
                                          groups='ddpm', **kw)
@@ -43,6 +45,7 @@ class DDPM(nn.Module):
       temb = get_timestep_embedding(labels, self.nf)
       temb = nn.Dense(self.nf * 4, kernel_init=default_init())(temb)
       temb = nn.Dense(self.nf * 4, kernel_init=default_init())(act(temb))
+    temb = add_class_embedding(temb, class_labels, self.label_classes)
     h = x if self.centered else 2 * x - 1.
 
     hs = [conv3x3(h, self.nf)]

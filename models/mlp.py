@@ -3,6 +3,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from models.label_embedding import add_class_embedding
+
 
 def sinusoidal_embedding(labels, dim: int, max_positions: int = 10000):
   """Transformer sinusoidal embedding of scalar labels: (B,) -> (B, dim)."""
@@ -23,9 +25,10 @@ class MLP(nn.Module):
   nf: int = 128
   num_layers: int = 3
   embedding_type: str = "positional"
+  label_classes: int = 0  # > 0: class-conditional (class_labels 0..n-1, n: the null label)
 
   @nn.compact
-  def __call__(self, x, labels, train: bool = False):
+  def __call__(self, x, labels, train: bool = False, class_labels=None):
     del train
     if self.embedding_type == "fourier":
       labels = 100.0 * jnp.log(labels)
@@ -33,6 +36,7 @@ class MLP(nn.Module):
       raise ValueError(f"Unknown embedding_type {self.embedding_type!r}; use 'fourier' or 'positional'.")
     temb = sinusoidal_embedding(labels, self.nf)
     temb = nn.Dense(self.nf)(nn.swish(nn.Dense(self.nf)(temb)))
+    temb = add_class_embedding(temb, class_labels, self.label_classes)
     flat = x.reshape(x.shape[0], -1)
     h = nn.Dense(self.nf)(flat)
     for _ in range(self.num_layers):

@@ -14,6 +14,7 @@ import numpy as np
 from models import layerspp
 from models.layers import (GaussianFourierProjection, conv3x3, default_init,
                            get_act, get_timestep_embedding, group_norm)
+from models.label_embedding import add_class_embedding
 
 _CHOICES = {
     'resblock_type': ('ddpm', 'biggan'),
@@ -27,7 +28,8 @@ _CHOICES = {
 class NCSNpp(nn.Module):
   """NCSN++ (VE, 'fourier') / DDPM++ (VP, 'positional') score network.
 
-  __call__(x (B, H, W, C), labels (B,), train) -> (B, H, W, C). For 'fourier'
+  __call__(x (B, H, W, C), labels (B,), train, class_labels (B,) int or None)
+  -> (B, H, W, C). For 'fourier'
   embeddings `labels` are noise scales sigma (the network embeds log sigma);
   for 'positional' they are timesteps such as 999 * t. Defaults are those of
   configs/ve/cifar10_ncsnpp_continuous.py.
@@ -51,6 +53,7 @@ class NCSNpp(nn.Module):
   init_scale: float = 0.
   nonlinearity: str = 'swish'
   centered: bool = False
+  label_classes: int = 0  # > 0: class-conditional (labels 0..n-1, n: null)
 
   def _check_options(self):
     for key, allowed in _CHOICES.items():
@@ -115,10 +118,11 @@ class NCSNpp(nn.Module):
     return pyramid, pyramid
 
   @nn.compact
-  def __call__(self, x, labels, train: bool = False):
+  def __call__(self, x, labels, train: bool = False, class_labels=None):
     self._check_options()
     act = get_act(self.nonlinearity)
-    temb = self._time_embedding(labels, act)
+    temb = add_class_embedding(self._time_embedding(labels, act), class_labels,
+                               self.label_classes)
     if not self.centered:
       x = 2 * x - 1.
     out_ch = x.shape[-1]

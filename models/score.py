@@ -21,22 +21,27 @@ class NetworkScore:
     labels = jnp.ones((example_x.shape[0],), example_x.dtype)
     return self.network.init({"params": rng, "dropout": rng}, example_x, labels)["params"]
 
-  def network_output(self, params, x, p, *, train=False, rng=None):
-    """The raw network output F(c_in x~, c_noise) (B, ...) under preconditioning p."""
+  def network_output(self, params, x, p, *, labels=None, train=False, rng=None):
+    """The raw network output F(c_in x~, c_noise) (B, ...) under preconditioning p; labels
+    (B,) int: class labels of a class-conditional network (None: none, or its null label)."""
     rngs = {"dropout": rng} if train and rng is not None else {}
+    extra = {} if labels is None else {"class_labels": labels}
     return self.network.apply({"params": params}, network_input(p, x), p.c_noise, train=train,
-                              rngs=rngs)
+                              rngs=rngs, **extra)
 
-  def score(self, params, x, t, *, train=False, rng=None):
-    """Score (B, ...) at x (B, ...), t (B,); `rng` drives dropout when train."""
+  def score(self, params, x, t, *, labels=None, train=False, rng=None):
+    """Score (B, ...) at x (B, ...), t (B,) (given class labels (B,) int, if any); `rng` drives
+    dropout when train."""
     p = self.parameterization.precondition(t)
-    return preconditioned_score(p, x, self.network_output(params, x, p, train=train, rng=rng))
+    return preconditioned_score(p, x, self.network_output(params, x, p, labels=labels,
+                                                          train=train, rng=rng))
 
-  def score_at_level(self, params, x, level, *, train=False, rng=None):
+  def score_at_level(self, params, x, level, *, labels=None, train=False, rng=None):
     """Score at the SDE's discrete noise levels (B,) int (discrete parameterisations only)."""
     if not hasattr(self.parameterization, "precondition_level"):
       raise ValueError(f"{type(self.parameterization).__name__} is a continuous-time "
                        "parameterisation; discrete training (training.continuous=False) needs "
                        "'vp_discrete' or 've_discrete' (the released VP / VE conventions).")
     p = self.parameterization.precondition_level(level)
-    return preconditioned_score(p, x, self.network_output(params, x, p, train=train, rng=rng))
+    return preconditioned_score(p, x, self.network_output(params, x, p, labels=labels,
+                                                          train=train, rng=rng))

@@ -5,8 +5,10 @@ from workflows.likelihood import likelihood
 from workflows.prepare import prepare
 from workflows.sample import sample
 from workflows.train import train
+from workflows.train_classifier import train_classifier
 
 MODES = {"train": train, "sample": sample, "likelihood": likelihood, "eval": evaluate,
          "fid_stats": fid_stats,
          "import": import_checkpoint,  # released score_sde / diffusers weights -> a workdir
-         "prepare": prepare}  # datasets -> ArrayRecord files in data.data_dir
+         "prepare": prepare,  # datasets -> ArrayRecord files in data.data_dir
+         "train_classifier": train_classifier}  # noise-conditional classifier for guidance

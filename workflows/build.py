@@ -42,6 +42,27 @@ def check_config(config) -> None:
   if config.eval.features not in FEATURES:
     raise ValueError(f"Unknown eval.features {config.eval.features!r}; choose one of "
                      f"{list(FEATURES)}.")
+  check_class_conditional(config)
+
+
+def check_class_conditional(config) -> None:
+  """A class-conditional network must take class labels, and a mixture has one class per
+  component."""
+  m, d = config.model, config.data
+  if d.dataset == "gmm" and d.num_classes != len(d.gmm_weights):
+    raise ValueError(f"data.num_classes={d.num_classes} but the mixture has "
+                     f"{len(d.gmm_weights)} components (its labels); set "
+                     f"--config.data.num_classes={len(d.gmm_weights)}.")
+  if m.class_conditional and m.name != models.ANALYTIC:
+    cls = models.get_network_class(m.name)
+    if "label_classes" not in {f.name for f in dataclasses.fields(cls)}:
+      raise ValueError(f"model.name={m.name!r} has no class-label input; model.class_conditional "
+                       "needs one of 'ncsnpp', 'ddpm', 'mlp'.")
+
+
+def batch_has_labels(config) -> bool:
+  """Training batches carry "label" only for class-conditional score models."""
+  return bool(config.model.class_conditional)
 
 
 def stream_key(config, purpose: str) -> jax.Array:
@@ -95,21 +116,43 @@ def image_source(config, split: str):
   return data_sources.image_source(config.data.dataset, split, **_image_kwargs(config.data))
 
 
-def build_train_input(config, process_index: int = 0, process_count: int = 1):
+def load_labels(config, split: str):
+  """Class labels (N,) int32 of load_split(config, split), in its order."""
+  d = config.data
+  if data_sources.is_low_dimensional(d.dataset):
+    return data_sources.load_labels(d.dataset, split, data_seed=d.data_seed,
+                                    num_examples=d.num_train if split == "train" else d.num_test,
+                                    mixture=_mixture_or_none(d))
+  return data_sources.load_labels(d.dataset, split, **_image_kwargs(d))
+
+
+def _check_image_labels(config, source) -> None:
+  if len(source) and int(source[0]["label"]) < 0:
+    raise ValueError(f"Dataset {config.data.dataset!r} has no 'label' feature; class-conditional "
+                     "models and classifiers need a labelled dataset.")
+
+
+def build_train_input(config, process_index: int = 0, process_count: int = 1,
+                      labels: bool = False):
   """This host's training batches {"image": (B / process_count, ...), ...} with get/set_state.
 
   Image sets: the grain pipeline over image_source(config, "train") with the dataset's crop and
-  resize, flips and dequantisation. Generated points: stateless batches drawn with replacement.
+  resize, flips and dequantisation. Generated points: stateless batches drawn with replacement
+  (with `labels`: also "label" (B,), which image batches always carry).
   """
   d, hosts = config.data, dict(process_index=process_index, process_count=process_count)
   batch = dict(seed=config.seed, global_batch=config.training.batch_size, **hosts)
   if data_sources.is_low_dimensional(d.dataset):
-    return data_sources.StatelessBatches(load_split(config, "train"), **batch)
+    return data_sources.StatelessBatches(load_split(config, "train"), **batch,
+                                         labels=load_labels(config, "train") if labels else None)
   transforms = [data_sources.transforms.crop_resize_for(d.dataset, d.image_size),
                 data_sources.transforms.Augment(centered=d.centered, random_flip=d.random_flip,
                                                 uniform_dequantization=d.uniform_dequantization)]
-  return data_sources.GrainBatches(image_source(config, "train"), transforms,
-                                   num_workers=d.num_workers, prefetch=d.prefetch, **batch)
+  source = image_source(config, "train")
+  if labels:
+    _check_image_labels(config, source)
+  return data_sources.GrainBatches(source, transforms, num_workers=d.num_workers,
+                                   prefetch=d.prefetch, **batch)
 
 
 def example_batch(config, batch_size: int = 1):
@@ -149,13 +192,18 @@ def build_parameterization(config, sde):
 
 
 def build_score_model(config, sde: sde_lib.SDE):
-  """NetworkScore for a network name, AnalyticGMMScore for `gmm_analytic`."""
+  """NetworkScore for a network name, AnalyticGMMScore for `gmm_analytic` (the exact
+  class-conditional AnalyticGMMConditionalScore with model.class_conditional)."""
   if config.model.name == models.ANALYTIC:
     if config.data.dataset != "gmm":
       raise ValueError("model.name='gmm_analytic' is the exact score of data.dataset='gmm'; "
                        f"got data.dataset={config.data.dataset!r}.")
+    if config.model.class_conditional:
+      return models.AnalyticGMMConditionalScore(sde, build_mixture(config.data))
     return models.AnalyticGMMScore(sde, build_mixture(config.data))
-  network = build_network(config.model, centered=config.data.centered)
+  label_classes = config.data.num_classes if config.model.class_conditional else 0
+  network = build_network(config.model, centered=config.data.centered,
+                          label_classes=label_classes)
   return models.NetworkScore(sde, network, build_parameterization(config, sde))
 
 
@@ -163,16 +211,20 @@ def build_score_model(config, sde: sde_lib.SDE):
 
 def build_loss(config, sde, score_model):
   t = config.training
+  if not 0.0 <= t.label_dropout < 1.0:
+    raise ValueError(f"training.label_dropout={t.label_dropout} must lie in [0, 1).")
+  cond = dict(label_dropout=t.label_dropout, label_classes=config.data.num_classes)
   if t.loss == "edm":
     return losses.edm_loss(sde, score_model, reduce_mean=t.reduce_mean,
                            sigma_data=config.model.sigma_data, p_mean=t.edm_p_mean,
-                           p_std=t.edm_p_std)
+                           p_std=t.edm_p_std, **cond)
   if t.continuous:
     return losses.continuous_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean,
-                                      likelihood_weighting=t.likelihood_weighting, eps=t.eps)
+                                      likelihood_weighting=t.likelihood_weighting, eps=t.eps,
+                                      **cond)
   if t.likelihood_weighting:
     raise ValueError("likelihood_weighting needs continuous training (training.continuous=True).")
-  return losses.discrete_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean)
+  return losses.discrete_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean, **cond)
 
 
 def build_lr_schedule(config):

@@ -11,7 +11,7 @@ import numpy as np
 
 import samplers
 from parallel import DataParallel
-from workflows import build, inverse, outputs
+from workflows import build, guidance, inverse, outputs
 from workflows.batches import map_global_batches
 
 
@@ -67,7 +67,9 @@ def sample_unconditional(config, workdir):
 TASKS = {"unconditional": sample_unconditional,
          "inpaint": inverse.sample_inverse,  # conditioning.MaskObservation (App. I.2)
          "colorize": inverse.sample_inverse,  # conditioning.GrayObservation (App. I.3)
-         "super_resolution": inverse.sample_inverse}  # conditioning.AveragePoolObservation
+         "super_resolution": inverse.sample_inverse,  # conditioning.AveragePoolObservation
+         "class_conditional": lambda c, w: guidance.sample_conditional(c, w)[0],  # Sec. 5
+         "cfg": lambda c, w: guidance.sample_conditional(c, w)[0]}  # Ho & Salimans 2022
 
 
 def sample(config, workdir):

@@ -29,6 +29,7 @@ class Trainer:
   train_input: object   # this host's batches {"image": ..., "label": ...}, with get/set_state
   init_key: jax.Array   # parameter initialisation
   base_key: jax.Array   # step s uses fold_in(base_key, s)
+  with_labels: bool = False  # batches are {"image", "label"} (class-conditional models, classifiers)
 
   def init_state(self) -> TrainState:
     return self.init_fn(self.init_key)
@@ -39,14 +40,20 @@ class Trainer:
     return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype,
                                                        sharding=self.parallel.replicated), shapes)
 
-  def next_batch(self) -> jax.Array:
-    """The next global batch of data: (B, ...), or (K, B, ...) when K steps are fused."""
+  def _local_batch(self):
+    batch = next(self.train_input)
+    return {k: batch[k] for k in ("image", "label")} if self.with_labels else batch["image"]
+
+  def next_batch(self):
+    """The next global batch of data: (B, ...), or (K, B, ...) when K steps are fused; with
+    labels, {"image": that, "label": (B,) or (K, B)}."""
     t = self.config.training
-    local = [next(self.train_input)["image"] for _ in range(t.steps_per_call)]
+    local = [self._local_batch() for _ in range(t.steps_per_call)]
     if t.steps_per_call == 1:
-      return self.parallel.global_array(local[0], global_batch=t.batch_size)
-    return self.parallel.global_array(np.stack(local), self.parallel.stacked_batch,
-                                      global_batch=t.batch_size)
+      return jax.tree.map(lambda v: self.parallel.global_array(v, global_batch=t.batch_size),
+                          local[0])
+    return jax.tree.map(lambda *v: self.parallel.global_array(
+        np.stack(v), self.parallel.stacked_batch, global_batch=t.batch_size), *local)
 
 
 def build_trainer(config) -> Trainer:
@@ -54,27 +61,36 @@ def build_trainer(config) -> Trainer:
   if config.model.name == "gmm_analytic":
     raise ValueError("model.name='gmm_analytic' is exact and has no parameters: nothing to train. "
                      "Run --mode=sample or --mode=likelihood directly.")
-  parallel = DataParallel.over_all_devices()
-  parallel.check_batch_size(config.training.batch_size)
-  parallel.check_same_on_all_hosts("training.batch_size", config.training.batch_size)
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   optimizer = build.build_optimizer(config)
-  step = make_train_step(build.build_loss(config, sde, score_model), optimizer,
-                         config.training.ema_rate)
+  return make_trainer(config, build.build_loss(config, sde, score_model), optimizer,
+                      build.state_initializer(config, score_model, optimizer),
+                      build.batch_has_labels(config))
+
+
+def make_trainer(config, loss, optimizer, initializer, with_labels: bool) -> Trainer:
+  """The Trainer of `loss` (params, batch, rng) -> (scalar, per-example) with states from
+  initializer (key -> TrainState), under config.training's batch size, EMA and fusing; batches
+  carry labels if with_labels. Score models and classifiers (workflows.train_classifier) share it."""
+  parallel = DataParallel.over_all_devices()
+  parallel.check_batch_size(config.training.batch_size)
+  parallel.check_same_on_all_hosts("training.batch_size", config.training.batch_size)
+  step = make_train_step(loss, optimizer, config.training.ema_rate)
   batch_sharding = parallel.batch
   if config.training.steps_per_call > 1:
     step, batch_sharding = fuse_steps(step), parallel.stacked_batch
   repl = parallel.replicated
   step_fn = jax.jit(step, in_shardings=(repl, batch_sharding, repl), out_shardings=(repl, repl),
                     donate_argnums=0)
-  init_fn = jax.jit(build.state_initializer(config, score_model, optimizer), out_shardings=repl)
+  init_fn = jax.jit(initializer, out_shardings=repl)
   # Parameters are drawn from an 'rbg' key: XLA:CPU compiles conv-net inits 2.5x faster than with
   # threefry. Step randomness stays threefry, whose values do not depend on the sharding.
   init_key = jax.random.key(config.seed, impl="rbg")
   base_key = build.stream_key(config, "train")
-  train_input = build.build_train_input(config, jax.process_index(), jax.process_count())
-  return Trainer(config, parallel, init_fn, step_fn, train_input, init_key, base_key)
+  train_input = build.build_train_input(config, jax.process_index(), jax.process_count(),
+                                        labels=with_labels)
+  return Trainer(config, parallel, init_fn, step_fn, train_input, init_key, base_key, with_labels)
 
 
 def _check_finite(metrics: dict, step: int, manager) -> None:
@@ -138,8 +154,14 @@ def _restore(trainer: Trainer, manager) -> TrainState:
 
 def train(config, workdir) -> TrainState:
   """Trains to config.training.n_iters, resuming from the newest checkpoint in workdir."""
+  return run_training(build_trainer(config), workdir)
+
+
+def run_training(trainer: Trainer, workdir, sample_grids: bool = True) -> TrainState:
+  """Runs `trainer` to its config's training.n_iters with checkpoints in workdir/checkpoints,
+  resuming from the newest one (sample_grids: TensorBoard sample grids every sample_freq)."""
   workdir = pathlib.Path(workdir)
-  trainer = build_trainer(config)
+  config = trainer.config
   t = config.training
   if t.n_iters % t.steps_per_call or t.snapshot_freq_for_preemption % t.steps_per_call:
     raise ValueError("training.n_iters and snapshot_freq_for_preemption must be multiples of "
@@ -151,7 +173,7 @@ def train(config, workdir) -> TrainState:
   writer = summaries.SummaryWriter(workdir / "tensorboard" / "train")
   try:
     state = _restore(trainer, manager)
-    return _train_loop(trainer, state, manager, workdir, writer)
+    return _train_loop(trainer, state, manager, workdir, writer, sample_grids)
   finally:
     trainer.train_input.close()
     writer.close()
@@ -160,12 +182,12 @@ def train(config, workdir) -> TrainState:
 
 
 def _train_loop(trainer: Trainer, state: TrainState, manager, workdir: pathlib.Path,
-                writer) -> TrainState:
+                writer, sample_grids: bool = True) -> TrainState:
   config, t = trainer.config, trainer.config.training
   step = int(jax.device_get(state.step))
   preemption = checkpoints.PreemptionFlag()
   lr_at = build.build_lr_schedule(config)
-  write_samples = _sample_grid_writer(config, trainer) if t.sample_freq else None
+  write_samples = _sample_grid_writer(config, trainer) if t.sample_freq and sample_grids else None
   progress = tqdm.tqdm(total=t.n_iters, initial=step, disable=jax.process_index() != 0,
                        desc="train", unit="step")
   last_time, last_step, window, data_wait = time.perf_counter(), step, [], 0.0
