@@ -41,6 +41,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.loss = "dsm"                         # dsm (the paper's; discrete if not continuous) | edm
   training.edm_p_mean = -1.2                    # loss=edm: ln(sigma) ~ N(p_mean, p_std^2)
   training.edm_p_std = 1.2                      # loss=edm
+  training.remat = False                        # recompute residual blocks in the backward pass (less memory)
 
   config.sampling = sampling = ml_collections.ConfigDict()
   sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
@@ -132,6 +133,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   model.normalization = "GroupNorm"             # NCSN / NCSNv2 norm (the U-Nets use GroupNorm)
   model.interpolation = "bilinear"              # NCSN / NCSNv2 RefineBlock upsampling
   model.num_classes = config.sde.get_ref("num_scales")  # NCSN v1: one norm-parameter row per scale (= N)
+  model.dtype = "float32"                       # activations: float32 | bfloat16 (params, loss, Adam: float32)
 
   config.optim = optim = ml_collections.ConfigDict()
   optim.optimizer = "adam"                      # adam | adamw

@@ -22,10 +22,12 @@ class NetworkScore:
     return self.network.init({"params": rng, "dropout": rng}, example_x, labels)["params"]
 
   def network_output(self, params, x, p, *, train=False, rng=None):
-    """The raw network output F(c_in x~, c_noise) (B, ...) under preconditioning p."""
+    """The raw network output F(c_in x~, c_noise) (B, ...) under preconditioning p, in x's dtype
+    (float32 also when the network computes in bfloat16)."""
     rngs = {"dropout": rng} if train and rng is not None else {}
-    return self.network.apply({"params": params}, network_input(p, x), p.c_noise, train=train,
-                              rngs=rngs)
+    out = self.network.apply({"params": params}, network_input(p, x), p.c_noise, train=train,
+                             rngs=rngs)
+    return out.astype(x.dtype)
 
   def score(self, params, x, t, *, train=False, rng=None):
     """Score (B, ...) at x (B, ...), t (B,); `rng` drives dropout when train."""
