@@ -42,6 +42,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.edm_p_mean = -1.2                    # loss=edm: ln(sigma) ~ N(p_mean, p_std^2)
   training.edm_p_std = 1.2                      # loss=edm
   training.label_dropout = 0.1                  # model.class_conditional: probability of the null label (CFG)
+  training.remat = False                        # recompute residual blocks in the backward pass (less memory)
 
   config.sampling = sampling = ml_collections.ConfigDict()
   sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
@@ -159,6 +160,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   model.interpolation = "bilinear"              # NCSN / NCSNv2 RefineBlock upsampling
   model.num_classes = config.sde.get_ref("num_scales")  # NCSN v1: one norm-parameter row per scale (= N)
   model.class_conditional = False               # NCSN++ / DDPM: class-label embedding (data.num_classes + null) for CFG
+  model.dtype = "float32"                       # activations: float32 | bfloat16 (params, loss, Adam: float32)
 
   config.classifier = classifier = ml_collections.ConfigDict()
   classifier.name = "wrn"                       # models.CLASSIFIERS: wrn (Wide-ResNet, images) | conv (small, digits) | mlp | gmm_analytic

@@ -6,6 +6,7 @@ to how a network's output becomes a score (models.parameterization).
 """
 from models.analytic import AnalyticGMMClassifier, AnalyticGMMConditionalScore, AnalyticGMMScore
 from models.ddpm import DDPM
+from models.layers import COMPUTE_DTYPES, get_compute_dtype
 from models.mlp import MLP
 from models.ncsnpp import NCSNpp
 from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
@@ -32,6 +33,6 @@ def get_network_class(name: str):
   return NETWORKS[name]
 
 
-__all__ = ["ANALYTIC", "AnalyticGMMClassifier", "AnalyticGMMConditionalScore", "AnalyticGMMScore", "EDM", "MODEL_NAMES", "NETWORKS", "NetworkScore",
+__all__ = ["ANALYTIC", "AnalyticGMMClassifier", "AnalyticGMMConditionalScore", "AnalyticGMMScore", "COMPUTE_DTYPES", "EDM", "MODEL_NAMES", "NETWORKS", "NetworkScore",
            "PARAMETERIZATIONS", "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous",
-           "VPDiscrete", "get_network_class", "parameterization_name"]
+           "VPDiscrete", "get_compute_dtype", "get_network_class", "parameterization_name"]

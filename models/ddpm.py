@@ -6,14 +6,14 @@ GroupNorm everywhere, with 32 groups as released wherever the channels allow it
 (layers.NUM_GROUPS['ddpm']: gcd(C, 32), so that tiny test networks run too).
 The output is not divided by sigma.
 """
-from typing import Tuple
+from typing import Any, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
 
 from models.layers import (AttnBlock, Downsample, ResnetBlockDDPM, Upsample,
                            conv3x3, default_init, get_act,
-                           get_timestep_embedding, group_norm)
+                           get_timestep_embedding, group_norm, maybe_remat)
 from models.label_embedding import add_class_embedding
 
 
@@ -34,19 +34,23 @@ class DDPM(nn.Module):
   centered: bool = False
   nonlinearity: str = 'swish'
   label_classes: int = 0  # > 0: class-conditional (labels 0..n-1, n: null)
+  dtype: Any = jnp.float32  # activations' dtype (params stay float32)
+  remat: bool = False  # recompute each residual block in the backward pass
 
   @nn.compact
   def __call__(self, x, labels, train: bool = False, class_labels=None):
     act = get_act(self.nonlinearity)
-    block = lambda **kw: ResnetBlockDDPM(act=act, dropout=self.dropout,
-                                         groups='ddpm', **kw)
+    resblock = maybe_remat(ResnetBlockDDPM, self.remat, (3,))
+    block = lambda **kw: resblock(act=act, dropout=self.dropout, groups='ddpm',
+                                  **kw)
     temb = None
     if self.conditional:
       temb = get_timestep_embedding(labels, self.nf)
       temb = nn.Dense(self.nf * 4, kernel_init=default_init())(temb)
       temb = nn.Dense(self.nf * 4, kernel_init=default_init())(act(temb))
     temb = add_class_embedding(temb, class_labels, self.label_classes)
-    h = x if self.centered else 2 * x - 1.
+    h = x.astype(self.dtype)  # temb stays float32; each block casts its projection
+    h = h if self.centered else 2 * h - 1.
 
     hs = [conv3x3(h, self.nf)]
     for i_level, mult in enumerate(self.ch_mult):

@@ -32,6 +32,36 @@ def get_act(nonlinearity: str) -> Callable[[Array], Array]:
     raise ValueError(f'Unknown nonlinearity {nonlinearity!r}.') from None
 
 
+# Computation dtypes by config name (model.dtype); parameters are always float32.
+COMPUTE_DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def get_compute_dtype(name: str):
+  """The jnp dtype of a config's model.dtype name ('float32' | 'bfloat16')."""
+  try:
+    return COMPUTE_DTYPES[name]
+  except KeyError:
+    raise ValueError(f'Unknown model.dtype {name!r}; choose one of '
+                     f'{sorted(COMPUTE_DTYPES)}.') from None
+
+
+@functools.lru_cache(maxsize=None)
+def rematted(cls, static_argnums: tuple = ()):
+  """`cls` under nn.remat (its activations are recomputed in the backward pass).
+
+  The class keeps cls's name, so auto-named parameters (`ResnetBlockDDPM_3`, ...)
+  do not change. static_argnums count `self` as 0 (e.g. (3,) for `train` in
+  `__call__(self, x, temb, train)`).
+  """
+  checkpointed = nn.remat(cls, static_argnums=static_argnums)
+  return type(cls.__name__, (checkpointed,), {'__doc__': cls.__doc__})
+
+
+def maybe_remat(cls, remat: bool, static_argnums: tuple = ()):
+  """rematted(cls, static_argnums) if remat, else cls."""
+  return rematted(cls, static_argnums) if remat else cls
+
+
 def default_init(scale: float = 1.):
   """DDPM initialiser: variance scaling, fan_avg, uniform (0 means 1e-10)."""
   scale = 1e-10 if scale == 0 else scale
@@ -42,13 +72,14 @@ def conv3x3(x, out_ch: int, stride: int = 1, bias: bool = True,
             init_scale: float = 1.):
   """3x3 'SAME' conv with DDPM init, (B, H, W, C) -> (B, H/s, W/s, out_ch)."""
   return nn.Conv(out_ch, (3, 3), strides=(stride, stride), padding='SAME',
-                 use_bias=bias, kernel_init=default_init(init_scale))(x)
+                 use_bias=bias, kernel_init=default_init(init_scale),
+                 dtype=x.dtype)(x)
 
 
 def conv1x1(x, out_ch: int, bias: bool = True, init_scale: float = 1.):
   """1x1 conv with DDPM init, (B, H, W, C) -> (B, H, W, out_ch)."""
   return nn.Conv(out_ch, (1, 1), use_bias=bias,
-                 kernel_init=default_init(init_scale))(x)
+                 kernel_init=default_init(init_scale), dtype=x.dtype)(x)
 
 
 # Number of GroupNorm groups for C channels, by the released network that uses the rule.
@@ -61,8 +92,11 @@ NUM_GROUPS = {
 
 
 def group_norm(x, rule: str = 'ncsnpp'):
-  """GroupNorm with NUM_GROUPS[rule](C) groups, as in the released code."""
-  return nn.GroupNorm(num_groups=NUM_GROUPS[rule](x.shape[-1]))(x)
+  """GroupNorm with NUM_GROUPS[rule](C) groups, as in the released code.
+
+  Statistics and normalisation run in float32 (flax's default); the output has x's dtype.
+  """
+  return nn.GroupNorm(num_groups=NUM_GROUPS[rule](x.shape[-1]), dtype=x.dtype)(x)
 
 
 def get_timestep_embedding(timesteps, embedding_dim: int,
@@ -105,6 +139,7 @@ class NIN(nn.Module):
     w = self.param('W', default_init(self.init_scale),
                    (x.shape[-1], self.num_units))
     b = self.param('b', nn.initializers.zeros, (self.num_units,))
+    w, b = w.astype(x.dtype), b.astype(x.dtype)  # No-ops in float32.
     return jnp.tensordot(x, w, axes=1) + b.reshape((1,) * (x.ndim - 1) + (-1,))
 
 
@@ -123,9 +158,10 @@ class AttnBlock(nn.Module):
     h = group_norm(x, self.groups)
     q, k, v = (NIN(c)(h).reshape(b, height * width, c) for _ in range(3))
     logits = jnp.einsum('bic,bjc->bij', q, k) * (c ** -0.5)
-    h = jnp.einsum('bij,bjc->bic', jax.nn.softmax(logits, axis=-1), v)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(x.dtype)
+    h = jnp.einsum('bij,bjc->bic', weights, v)
     h = NIN(c, init_scale=self.init_scale)(h.reshape(b, height, width, c))
-    return (x + h) / np.sqrt(2.) if self.skip_rescale else x + h
+    return (x + h) / math.sqrt(2.) if self.skip_rescale else x + h
 
 
 class Upsample(nn.Module):
@@ -162,7 +198,7 @@ class ResnetBlockDDPM(nn.Module):
     out_ch = self.out_ch or x.shape[-1]
     h = conv3x3(self.act(group_norm(x, self.groups)), out_ch)
     if temb is not None:
-      h = h + nn.Dense(out_ch, kernel_init=default_init())(
+      h = h + nn.Dense(out_ch, kernel_init=default_init(), dtype=h.dtype)(
           self.act(temb))[:, None, None, :]
     h = self.act(group_norm(h, self.groups))
     h = nn.Dropout(self.dropout)(h, deterministic=not train)

@@ -2,11 +2,11 @@
 
 Module and parameter names follow the released score_sde code.
 """
+import math
 from typing import Any, Callable, Optional, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
-import numpy as np
 
 from models import up_fir_dn
 from models.layers import (NIN, AttnBlock, conv1x1, conv3x3, default_init,
@@ -16,14 +16,14 @@ Array = Any
 
 
 def _residual(x, h, skip_rescale: bool):
-  return (x + h) / np.sqrt(2.) if skip_rescale else x + h
+  return (x + h) / math.sqrt(2.) if skip_rescale else x + h
 
 
 def _add_temb(h, temb, act):
   """Adds a per-channel bias computed from the (B, D) time embedding."""
   if temb is None:
     return h
-  bias = nn.Dense(h.shape[-1], kernel_init=default_init())(act(temb))
+  bias = nn.Dense(h.shape[-1], kernel_init=default_init(), dtype=h.dtype)(act(temb))
   return h + bias[:, None, None, :]
 
 

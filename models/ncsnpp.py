@@ -5,15 +5,16 @@ Same architecture, parameter shapes and module names as the released score_sde
 (`scale_by_sigma` is applied by the score wrapper), so it needs no sigma table.
 The field names are the keys of the original configs' `model` section.
 """
-from typing import Tuple
+import math
+from typing import Any, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
-import numpy as np
 
 from models import layerspp
 from models.layers import (GaussianFourierProjection, conv3x3, default_init,
-                           get_act, get_timestep_embedding, group_norm)
+                           get_act, get_timestep_embedding, group_norm,
+                           maybe_remat)
 from models.label_embedding import add_class_embedding
 
 _CHOICES = {
@@ -54,6 +55,8 @@ class NCSNpp(nn.Module):
   nonlinearity: str = 'swish'
   centered: bool = False
   label_classes: int = 0  # > 0: class-conditional (labels 0..n-1, n: null)
+  dtype: Any = jnp.float32  # activations' dtype (params stay float32)
+  remat: bool = False  # recompute each residual block in the backward pass
 
   def _check_options(self):
     for key, allowed in _CHOICES.items():
@@ -76,10 +79,10 @@ class NCSNpp(nn.Module):
 
   def _resblock(self, act, **kwargs):
     if self.resblock_type == 'ddpm':
-      return layerspp.ResnetBlockDDPMpp(
+      return maybe_remat(layerspp.ResnetBlockDDPMpp, self.remat, (3,))(
           act=act, dropout=self.dropout, init_scale=self.init_scale,
           skip_rescale=self.skip_rescale, **kwargs)
-    return layerspp.ResnetBlockBigGANpp(
+    return maybe_remat(layerspp.ResnetBlockBigGANpp, self.remat, (3,))(
         act=act, dropout=self.dropout, fir=self.fir, fir_kernel=self.fir_kernel,
         init_scale=self.init_scale, skip_rescale=self.skip_rescale, **kwargs)
 
@@ -88,7 +91,7 @@ class NCSNpp(nn.Module):
                                 skip_rescale=self.skip_rescale)
 
   def _residual(self, x, h):
-    return (x + h) / np.sqrt(2.) if self.skip_rescale else x + h
+    return (x + h) / math.sqrt(2.) if self.skip_rescale else x + h
 
   def _input_pyramid(self, pyramid, h):
     """Downsamples the input pyramid and merges it into h: (new h, pyramid)."""
@@ -123,6 +126,7 @@ class NCSNpp(nn.Module):
     act = get_act(self.nonlinearity)
     temb = add_class_embedding(self._time_embedding(labels, act), class_labels,
                                self.label_classes)
+    x = x.astype(self.dtype)  # temb stays float32; each block casts its projection
     if not self.centered:
       x = 2 * x - 1.
     out_ch = x.shape[-1]

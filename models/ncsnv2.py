@@ -10,12 +10,12 @@ them from the coarsest up. Only dilation-1 'down' stages halve the resolution, s
 works at 1/2 of the input size (H, W divisible by 2), NCSNv2_128 at 1/4, NCSNv2_256 at 1/8.
 """
 import functools
-from typing import ClassVar, Optional, Sequence, Tuple
+from typing import Any, ClassVar, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax.numpy as jnp
 
-from models.layers import get_act
+from models.layers import get_act, maybe_remat
 from models.normalization import get_normalization
 from models.refinenet_layers import (CondRefineBlock, ConditionalResidualBlock, RefineBlock,
                                      ResidualBlock, ncsn_conv3x3)
@@ -58,6 +58,8 @@ class NCSNv2(nn.Module):
   nonlinearity: str = "elu"
   interpolation: str = "bilinear"
   centered: bool = False
+  dtype: Any = jnp.float32  # activations' dtype (params stay float32)
+  remat: bool = False  # recompute each residual block in the backward pass
 
   stages: ClassVar[Tuple[Stage, ...]] = STAGES_64
   # RefineBlock output channels (multiples of nf), coarsest first.
@@ -67,9 +69,11 @@ class NCSNv2(nn.Module):
   def __call__(self, x, labels, train: bool = False):
     del labels, train
     act = get_act(self.nonlinearity)
-    norm = get_normalization(self.normalization)
-    h = ncsn_conv3x3(x if self.centered else 2 * x - 1.0, self.nf)
-    block = functools.partial(ResidualBlock, normalization=norm, act=act)
+    norm = get_normalization(self.normalization, dtype=self.dtype)
+    h = x.astype(self.dtype)
+    h = ncsn_conv3x3(h if self.centered else 2 * h - 1.0, self.nf)
+    block = functools.partial(maybe_remat(ResidualBlock, self.remat), normalization=norm,
+                              act=act)
     layers = _backbone(h, self.stages, self.nf, block)
     refine = functools.partial(RefineBlock, act=act, interpolation=self.interpolation)
     h = _refine(layers, self.refine_mults, self.nf, refine)
@@ -100,6 +104,8 @@ class NCSN(nn.Module):
   nonlinearity: str = "elu"
   interpolation: str = "bilinear"
   centered: bool = False
+  dtype: Any = jnp.float32  # activations' dtype (params stay float32)
+  remat: bool = False  # recompute each residual block in the backward pass
 
   @nn.compact
   def __call__(self, x, labels, train: bool = False):
@@ -107,8 +113,10 @@ class NCSN(nn.Module):
     y = labels.astype(jnp.int32)
     act = get_act(self.nonlinearity)
     norm = get_normalization(self.normalization, self.num_classes)
-    h = ncsn_conv3x3(x if self.centered else 2 * x - 1.0, self.nf)
-    block = functools.partial(ConditionalResidualBlock, normalization=norm, act=act)
+    h = x.astype(self.dtype)
+    h = ncsn_conv3x3(h if self.centered else 2 * h - 1.0, self.nf)
+    block = functools.partial(maybe_remat(ConditionalResidualBlock, self.remat),
+                              normalization=norm, act=act)
     layers = _backbone(h, STAGES_64, self.nf, block, y)
     refine = functools.partial(CondRefineBlock, normalizer=norm, act=act,
                                interpolation=self.interpolation)

@@ -3,6 +3,7 @@
 Parameter names and shapes follow the released score_sde code so that its checkpoints map
 one to one: per-channel parameters are stored as (1, 1, 1, C); the conditional layer keeps
 one row of (gamma, alpha, beta) per noise level in an `Embed_0/embedding` table.
+Statistics are computed in float32 whatever the activations' dtype; outputs keep x's dtype.
 """
 import functools
 
@@ -19,13 +20,15 @@ def _near_one(key, shape, dtype=jnp.float32):
 
 
 def _channel_param(module, name, init, x):
-  return module.param(name, init, (1, 1, 1, x.shape[-1]))
+  return module.param(name, init, (1, 1, 1, x.shape[-1])).astype(x.dtype)
 
 
 def instance_normalize(x):
   """Zero-mean, unit-variance per example and channel: (B, H, W, C) -> same."""
-  mean = jnp.mean(x, axis=(1, 2), keepdims=True)
-  return (x - mean) / jnp.sqrt(jnp.var(x, axis=(1, 2), keepdims=True) + EPS)
+  xf = x.astype(jnp.float32)
+  mean = jnp.mean(xf, axis=(1, 2), keepdims=True)
+  h = (xf - mean) / jnp.sqrt(jnp.var(xf, axis=(1, 2), keepdims=True) + EPS)
+  return h.astype(x.dtype)
 
 
 def standardized_means(x):
@@ -34,10 +37,10 @@ def standardized_means(x):
   This is the term InstanceNorm++ adds back so that instance normalisation does not
   erase the relative brightness of the channels.
   """
-  means = jnp.mean(x, axis=(1, 2), keepdims=True)
+  means = jnp.mean(x.astype(jnp.float32), axis=(1, 2), keepdims=True)
   m = jnp.mean(means, axis=-1, keepdims=True)
   v = jnp.var(means, axis=-1, keepdims=True)
-  return (means - m) / jnp.sqrt(v + EPS)
+  return ((means - m) / jnp.sqrt(v + EPS)).astype(x.dtype)
 
 
 class InstanceNorm2d(nn.Module):
@@ -54,8 +57,8 @@ class VarianceNorm2d(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    h = x / jnp.sqrt(jnp.var(x, axis=(1, 2), keepdims=True) + EPS)
-    return h * _channel_param(self, "scale", _near_one, x)
+    std = jnp.sqrt(jnp.var(x.astype(jnp.float32), axis=(1, 2), keepdims=True) + EPS)
+    return (x / std.astype(x.dtype)) * _channel_param(self, "scale", _near_one, x)
 
 
 class InstanceNorm2dPlus(nn.Module):
@@ -84,7 +87,8 @@ class ConditionalInstanceNorm2dPlus(nn.Module):
   @nn.compact
   def __call__(self, x, y):
     table = nn.Embed(self.num_classes, 3 * x.shape[-1], embedding_init=_conditional_init)
-    gamma, alpha, beta = jnp.split(table(y)[:, None, None, :], 3, axis=-1)
+    rows = table(y).astype(x.dtype)
+    gamma, alpha, beta = jnp.split(rows[:, None, None, :], 3, axis=-1)
     h = instance_normalize(x) + standardized_means(x) * alpha
     return gamma * h + beta
 
@@ -97,11 +101,12 @@ _NORMS = {
 }
 
 
-def get_normalization(name: str, num_classes: int = 0):
+def get_normalization(name: str, num_classes: int = 0, dtype=jnp.float32):
   """Factory `() -> module` for a config's `model.normalization`.
 
   With num_classes > 0 the noise-conditional variant (NCSN v1) is returned; only
-  'InstanceNorm++' has one, as in the original code.
+  'InstanceNorm++' has one, as in the original code. `dtype` is GroupNorm's output dtype
+  (the other layers keep their input's).
   """
   if num_classes:
     if name != "InstanceNorm++":
@@ -109,4 +114,6 @@ def get_normalization(name: str, num_classes: int = 0):
     return functools.partial(ConditionalInstanceNorm2dPlus, num_classes=num_classes)
   if name not in _NORMS:
     raise ValueError(f"Unknown normalization {name!r}; choose from {sorted(_NORMS)}.")
+  if name == "GroupNorm":
+    return functools.partial(nn.GroupNorm, dtype=dtype)
   return _NORMS[name]

@@ -33,7 +33,7 @@ def ncsn_conv(x, features: int, kernel_size: int, bias: bool = True, dilation: i
   return nn.Conv(features, (kernel_size, kernel_size), padding="SAME", use_bias=bias,
                  kernel_dilation=dilation,
                  kernel_init=nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform"),
-                 bias_init=_torch_bias_init(fan_in))(x)
+                 bias_init=_torch_bias_init(fan_in), dtype=x.dtype)(x)
 
 
 ncsn_conv1x1 = functools.partial(ncsn_conv, kernel_size=1)
@@ -54,7 +54,7 @@ class ConvMeanPool(nn.Module):
   @nn.compact
   def __call__(self, x):
     k = self.kernel_size
-    return mean_pool2x2(nn.Conv(self.output_dim, (k, k), padding="SAME")(x))
+    return mean_pool2x2(nn.Conv(self.output_dim, (k, k), padding="SAME", dtype=x.dtype)(x))
 
 
 def _norm(normalization, h, y):

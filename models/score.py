@@ -22,12 +22,14 @@ class NetworkScore:
     return self.network.init({"params": rng, "dropout": rng}, example_x, labels)["params"]
 
   def network_output(self, params, x, p, *, labels=None, train=False, rng=None):
-    """The raw network output F(c_in x~, c_noise) (B, ...) under preconditioning p; labels
-    (B,) int: class labels of a class-conditional network (None: none, or its null label)."""
+    """The raw network output F(c_in x~, c_noise) (B, ...) under preconditioning p, in x's dtype
+    (float32 also when the network computes in bfloat16); labels (B,) int: class labels of a
+    class-conditional network (None: none, or its null label)."""
     rngs = {"dropout": rng} if train and rng is not None else {}
     extra = {} if labels is None else {"class_labels": labels}
-    return self.network.apply({"params": params}, network_input(p, x), p.c_noise, train=train,
-                              rngs=rngs, **extra)
+    out = self.network.apply({"params": params}, network_input(p, x), p.c_noise, train=train,
+                             rngs=rngs, **extra)
+    return out.astype(x.dtype)
 
   def score(self, params, x, t, *, labels=None, train=False, rng=None):
     """Score (B, ...) at x (B, ...), t (B,) (given class labels (B,) int, if any); `rng` drives

@@ -8,7 +8,8 @@ on XLA:CPU is 10-100x faster than a depthwise `conv_general_dilated` (forward
 and backward) and makes FIR resampling a negligible part of a training step.
 
 Semantics follow `upfirdn2d` exactly: zero-insertion upsampling, zero padding,
-true convolution with the (flipped) kernel, then decimation.
+true convolution with the (flipped) kernel, then decimation. Filtering keeps the
+input's dtype (the taps are Python floats), so bfloat16 activations stay bfloat16.
 """
 from typing import Any, Callable, Sequence, Tuple
 
@@ -163,6 +164,7 @@ class Conv2d(nn.Module):
     assert not (self.up and self.down) and self.kernel % 2 == 1
     w = self.param('weight', self.kernel_init,
                    (self.kernel, self.kernel, x.shape[-1], self.fmaps))
+    w = w.astype(x.dtype)  # Computation in x's dtype; a no-op in float32.
     if self.up:
       x = upsample_conv_2d(x, w, k=self.resample_kernel)
     elif self.down:
@@ -172,5 +174,5 @@ class Conv2d(nn.Module):
                                        dimension_numbers=_DIMS)
     if self.use_bias:
       b = self.param('bias', nn.initializers.zeros, (self.fmaps,))
-      x = x + b.reshape(1, 1, 1, -1)
+      x = x + b.astype(x.dtype).reshape(1, 1, 1, -1)
     return x

@@ -63,7 +63,8 @@ _COUNTS = {}
 def _network_fields(name: str) -> set:
   """The config keys a network reads: its dataclass fields less flax's and the data's."""
   fields = dataclasses.fields(models.get_network_class(name))
-  return {f.name for f in fields} - {"parent", "name", "centered", "label_classes"}
+  return {f.name for f in fields} - {"parent", "name", "centered", "label_classes",
+                                     "remat"}  # remat: training.remat
 
 
 def _count(config) -> int:

@@ -31,6 +31,7 @@ def check_config(config) -> None:
   data_sources.check_dataset_name(config.data.dataset)
   if config.model.name != models.ANALYTIC:
     models.get_network_class(config.model.name)
+    models.get_compute_dtype(config.model.get("dtype", "float32"))
     models.parameterization_name(config.model.parameterization, config.sde.name,
                                  config.training.continuous)
   if config.training.loss not in ("dsm", "edm"):
@@ -165,7 +166,8 @@ def example_batch(config, batch_size: int = 1):
 def build_network(model_config, **data_kwargs):
   """Network `model_config.name` built from the config keys that are its fields.
 
-  data_kwargs (e.g. centered) fill fields the model section does not hold.
+  data_kwargs (e.g. centered, remat) fill fields the model section does not hold; model.dtype
+  ('float32' | 'bfloat16', models.COMPUTE_DTYPES) becomes the network's computation dtype.
   """
   cls = models.get_network_class(model_config.name)
   fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name"}
@@ -173,6 +175,16 @@ def build_network(model_config, **data_kwargs):
   for key in fields & set(model_config.keys()):
     value = model_config[key]
     kwargs[key] = tuple(value) if isinstance(value, list) else value
+  if "dtype" in model_config:
+    dtype = models.get_compute_dtype(model_config.dtype)
+    if "dtype" in fields:
+      kwargs["dtype"] = dtype
+    elif dtype != jnp.float32:
+      raise ValueError(f"model.name={model_config.name!r} computes in float32 only; set "
+                       "model.dtype='float32'.")
+  if data_kwargs.get("remat") and "remat" not in fields:
+    raise ValueError(f"model.name={model_config.name!r} has no residual blocks to recompute; set "
+                     "training.remat=False.")
   return cls(**kwargs)
 
 
@@ -203,7 +215,8 @@ def build_score_model(config, sde: sde_lib.SDE):
     return models.AnalyticGMMScore(sde, build_mixture(config.data))
   label_classes = config.data.num_classes if config.model.class_conditional else 0
   network = build_network(config.model, centered=config.data.centered,
-                          label_classes=label_classes)
+                          label_classes=label_classes,
+                          remat=config.training.get("remat", False))
   return models.NetworkScore(sde, network, build_parameterization(config, sde))
 
 
