@@ -10,9 +10,9 @@ import json
 import jax
 
 import models
-from training import checkpoints, losses
+from training import losses
 from training.state import TrainState
-from workflows import build, guidance
+from workflows import build, guidance, outputs
 from workflows.train import Trainer, make_trainer, run_training
 
 
@@ -36,6 +36,6 @@ def train_classifier(config, workdir) -> TrainState:
   trainer = build_classifier_trainer(config)
   directory = guidance.classifier_dir(config, workdir)
   if jax.process_index() == 0:
-    checkpoints.write_text_atomic(directory / guidance.INFO_FILE,
+    outputs.write_text_atomic(directory / guidance.INFO_FILE,
                                   json.dumps(guidance.trained_for(config), indent=2))
   return run_training(trainer, directory, sample_grids=False)
