@@ -30,7 +30,7 @@ FAMILIES = {  # name: (config, overrides)
 BATCH = 4
 LOSS_RTOL = 2e-2       # |loss_bf16 - loss_f32| / loss_f32
 GRAD_RTOL = 5e-2       # ||g_bf16 - g_f32|| / ||g_f32|| over all parameters
-REMAT_RTOL = 1e-5      # remat vs no remat (float32), per parameter array, relative to its max
+REMAT_RTOL = 1e-5      # remat vs no remat (float32), every entry, relative to the largest gradient
 
 
 def _config(family, **overrides):
@@ -94,8 +94,11 @@ def test_remat_gradients_equal_no_remat(family):
   loss, grads = _loss_and_grads(family)
   loss_remat, grads_remat = _loss_and_grads(family, remat=True)
   assert loss_remat == pytest.approx(loss, rel=REMAT_RTOL)
+  # Relative to the largest gradient entry of the network: arrays whose exact gradient is ~0
+  # (biases before a normalisation) differ by rounding only, which a per-array scale would inflate.
+  scale = max(float(np.abs(g).max()) for g in jax.tree.leaves(grads))
   for g, r in zip(jax.tree.leaves(grads), jax.tree.leaves(grads_remat)):
-    np.testing.assert_allclose(r, g, rtol=0, atol=REMAT_RTOL * max(np.abs(g).max(), 1e-12))
+    np.testing.assert_allclose(r, g, rtol=0, atol=REMAT_RTOL * scale)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
