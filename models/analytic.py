@@ -29,12 +29,9 @@ class AnalyticGMMScore:
     return self.mixture.log_prob(x, *self.sde.marginal_coeffs(t))
 
 
-@dataclasses.dataclass(frozen=True)
-class AnalyticGMMClassifier:
-  """The exact noise-conditional classifier of `mixture` under `sde`, the label of a point being
-  its component: p_t(y | x) = the responsibilities of the perturbed components."""
+class _LabelledMixture:
+  """What the exact labelled-mixture models share: no parameters, one class per component."""
 
-  sde: SDE
   mixture: GaussianMixture
 
   @property
@@ -44,6 +41,15 @@ class AnalyticGMMClassifier:
   def init(self, rng, example_x):
     del rng, example_x
     return {}
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyticGMMClassifier(_LabelledMixture):
+  """The exact noise-conditional classifier of `mixture` under `sde`, the label of a point being
+  its component: p_t(y | x) = the responsibilities of the perturbed components."""
+
+  sde: SDE
+  mixture: GaussianMixture
 
   def log_probs(self, params, x, t, *, train=False, rng=None):
     """log p_t(y | x) for every y: (B, D), (B,) -> (B, K)."""
@@ -53,21 +59,13 @@ class AnalyticGMMClassifier:
 
 
 @dataclasses.dataclass(frozen=True)
-class AnalyticGMMConditionalScore:
+class AnalyticGMMConditionalScore(_LabelledMixture):
   """Exact class-conditional scores of `mixture` under `sde`: grad log p_t(x | y) is the score
   of component y perturbed; the null label (= number of components) or no label gives the
   unconditional mixture score. A score model for classifier-free guidance with no training."""
 
   sde: SDE
   mixture: GaussianMixture
-
-  @property
-  def num_classes(self) -> int:
-    return len(self.mixture.weights)
-
-  def init(self, rng, example_x):
-    del rng, example_x
-    return {}
 
   def score(self, params, x, t, *, labels=None, train=False, rng=None):
     """grad_x log p_t(x | y): (B, D), (B,), labels (B,) int in [0, K] (K: null) -> (B, D)."""

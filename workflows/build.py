@@ -102,14 +102,18 @@ def _image_kwargs(data_config) -> dict:
               image_folder=d.image_folder)
 
 
+def _split_kwargs(data_config, split: str) -> dict:
+  """What data_sources.load_split / load_labels take besides (name, split)."""
+  d = data_config
+  if data_sources.is_low_dimensional(d.dataset):
+    return dict(data_seed=d.data_seed, num_examples=d.num_train if split == "train" else d.num_test,
+                mixture=_mixture_or_none(d))
+  return _image_kwargs(d)
+
+
 def load_split(config, split: str):
   """The split `split` of config.data's dataset as an indexable source."""
-  d = config.data
-  if data_sources.is_low_dimensional(d.dataset):
-    return data_sources.load_split(d.dataset, split, data_seed=d.data_seed,
-                                   num_examples=d.num_train if split == "train" else d.num_test,
-                                   mixture=_mixture_or_none(d))
-  return data_sources.load_split(d.dataset, split, **_image_kwargs(d))
+  return data_sources.load_split(config.data.dataset, split, **_split_kwargs(config.data, split))
 
 
 def image_source(config, split: str):
@@ -119,12 +123,7 @@ def image_source(config, split: str):
 
 def load_labels(config, split: str):
   """Class labels (N,) int32 of load_split(config, split), in its order."""
-  d = config.data
-  if data_sources.is_low_dimensional(d.dataset):
-    return data_sources.load_labels(d.dataset, split, data_seed=d.data_seed,
-                                    num_examples=d.num_train if split == "train" else d.num_test,
-                                    mixture=_mixture_or_none(d))
-  return data_sources.load_labels(d.dataset, split, **_image_kwargs(d))
+  return data_sources.load_labels(config.data.dataset, split, **_split_kwargs(config.data, split))
 
 
 def _check_image_labels(config, source) -> None:
