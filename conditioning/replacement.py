@@ -8,8 +8,9 @@ time x is at,
 mask the known pixels of the output then equal the input's bit for bit. It is the `project` hook
 of samplers.ModelFns, so every grid solver runs it; the adaptive ODE refuses it.
 
-The observation is noise-free: y = A x exactly (no observation noise is modelled; the workflow
-rejects sampling.observation_noise > 0).
+The observation is noise-free: y = A x exactly (replacement would copy any noise into x; with
+sampling.observation_noise > 0 the workflow asks for inverse_method pigdm or dps, the posterior
+guidance of conditioning.posterior).
 """
 import dataclasses
 

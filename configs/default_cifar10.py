@@ -63,6 +63,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.s_tmax = 1e9                         # heun / euler: ... and <= s_tmax
   sampling.s_noise = 1.0                        # heun / euler: churn noise inflation
   sampling.solver_order = 2                     # unipc: order p of UniP-p / UniC-p (1-3; accuracy p + 1)
+  sampling.unipc_variant = "bh2"                # unipc: B(h) = e^h - 1 (bh2) | h (bh1) (Zhao et al. 2023)
   sampling.lower_order_final = True             # dpm_solver_* / unipc: lower-order last steps if < 15 steps
   sampling.official_3m = False                  # dpm_solver_3m: the official code's D2 weight (not 3rd order)
   sampling.ode_whole_batch = False              # ode: one adaptive solve for the whole batch
@@ -94,9 +95,10 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.num_inputs = 8                       # K: inputs (observations) sampled for
   sampling.samples_per_input = 4                # samples drawn per input
   sampling.inverse_method = "replacement"       # conditioning.INVERSE_METHODS: replacement (the paper;
-                                                # any grid solver) | repaint (method=pc)
+                                                # any grid solver) | repaint (method=pc) | pigdm | dps
   sampling.repaint_resamples = 10               # repaint: passes U per grid step (1: replacement)
-  sampling.observation_noise = 0.0              # std of y = A x + noise: only 0 (noise-free) is supported
+  sampling.observation_noise = 0.0              # std sigma_y of y = A x + sigma_y n (> 0: pigdm or dps only)
+  sampling.dps_scale = 1.0                      # pigdm / dps: scale of the likelihood guidance (1: the posterior)
 
   config.eval = evaluate = ml_collections.ConfigDict()
   evaluate.trace_estimator = "rademacher"       # exact | gaussian | rademacher (Hutchinson)

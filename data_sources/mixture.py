@@ -3,8 +3,9 @@
 If x(0) ~ sum_k w_k N(mu_k, S_k) and p_0t(x(t)|x(0)) = N(a x(0), s^2 I), then
 x(t) ~ sum_k w_k N(a mu_k, a^2 S_k + s^2 I): log p_t and its score are exact at every (a, s),
 which makes it the oracle for samplers and likelihoods (models.analytic wraps it as a model).
-Its conditionals given some coordinates are mixtures again (`conditional`): the ground truth of
-every inpainting sampler.
+Its conditionals given some coordinates are mixtures again (`conditional`), and so are its
+posteriors given a noisy linear observation y = A x + noise (`linear_posterior`): the ground
+truth of every inverse-problem sampler.
 """
 import dataclasses
 
@@ -105,10 +106,30 @@ class GaussianMixture:
                                       + np.linalg.slogdet(2 * np.pi * s_oo)[1]))
       means.append(mu[unobs] + gain @ diff)
       covs.append(cov[np.ix_(unobs, unobs)] - gain @ s_uo.T)
-    log_w = np.asarray(log_w)
-    weights = np.maximum(np.exp(log_w - log_w.max()), 1e-300)  # positive, as the class needs
-    return GaussianMixture(_nested(weights / weights.sum()), _nested(np.asarray(means)),
-                           _nested(0.5 * (np.asarray(covs) + np.swapaxes(covs, 1, 2))))
+    return _from_log_weights(log_w, means, covs)
+
+  def linear_posterior(self, matrix, y, noise_std: float) -> "GaussianMixture":
+    """The exact law of x (all D coordinates) given y = A x + noise_std n, n ~ N(0, I_K), for
+    A = matrix (K, D) and y (K,): per component the Gaussian posterior
+    N(mu + G (y - A mu), S - G A S), G = S A^T C^-1, C = A S A^T + noise_std^2 I, with weights
+    proportional to w_k N(y; A mu_k, C_k) (Bishop 2006, Sec. 2.3.3, Eq. 2.115-2.117, per
+    component).
+    noise_std > 0 (the noise-free posterior is degenerate; `conditional` gives it for masks)."""
+    a = np.asarray(matrix, np.float64)
+    if noise_std <= 0 or a.ndim != 2 or a.shape[1] != self.dim:
+      raise ValueError(f"linear_posterior needs noise_std > 0 (got {noise_std}) and a matrix "
+                       f"(K, {self.dim}) (got {a.shape}); use `conditional` without noise.")
+    v = np.asarray(y, np.float64).reshape(a.shape[0])
+    log_w, means, covs = [], [], []
+    for w, mu, cov in zip(self.weights, np.asarray(self.means), np.asarray(self.covs)):
+      c = a @ cov @ a.T + noise_std**2 * np.eye(a.shape[0])
+      gain = np.linalg.solve(c, a @ cov).T  # S A^T C^-1 (C, S symmetric)
+      diff = v - a @ mu
+      log_w.append(np.log(w) - 0.5 * (diff @ np.linalg.solve(c, diff)
+                                      + np.linalg.slogdet(2 * np.pi * c)[1]))
+      means.append(mu + gain @ diff)
+      covs.append(cov - gain @ a @ cov)
+    return _from_log_weights(log_w, means, covs)
 
   def conditional_sample(self, rng: np.random.Generator, observed_coords, values,
                          n: int) -> np.ndarray:
@@ -126,6 +147,15 @@ class GaussianMixture:
     """log(w_k N(x; a mu_k, a^2 S_k + s^2 I)) (B, K) and each perturbed component's score
     (B, K, D): what class-conditional models need (models.analytic)."""
     return self._component_terms(x, mean_coeff, std)
+
+
+def _from_log_weights(log_w, means, covs) -> GaussianMixture:
+  """A mixture from unnormalised log weights (K,), means (K, D) and covariances (K, D, D)
+  (symmetrised; weights floored positive, as the class needs)."""
+  log_w, covs = np.asarray(log_w), np.asarray(covs)
+  weights = np.maximum(np.exp(log_w - log_w.max()), 1e-300)
+  return GaussianMixture(_nested(weights / weights.sum()), _nested(np.asarray(means)),
+                         _nested(0.5 * (covs + np.swapaxes(covs, 1, 2))))
 
 
 def _nested(array: np.ndarray) -> tuple:

@@ -99,8 +99,9 @@ def test_inputs_from_an_npz_file(digits_workdir, tmp_path):
     ({"sampling.task": "colorize"}, "RGB"),
     ({"sampling.task": "deblur"}, "class_conditional|colorize"),
     ({"sampling.task": "inpaint", "sampling.mask": "circle"}, "half"),
-    ({"sampling.task": "inpaint", "sampling.inverse_method": "dps"}, "repaint"),
-    ({"sampling.task": "inpaint", "sampling.observation_noise": 0.1}, "noise-free"),
+    ({"sampling.task": "inpaint", "sampling.inverse_method": "ddrm"}, "repaint"),
+    ({"sampling.task": "inpaint", "sampling.observation_noise": 0.1}, "noise-free.*pigdm"),
+    ({"sampling.task": "inpaint", "sampling.inverse_method": "dps"}, "observation_noise > 0"),
     ({"sampling.task": "inpaint", "sampling.method": "ode"}, "grid solver"),
     ({"sampling.task": "inpaint", "sampling.inputs_from": "web"}, "file"),
     ({"sampling.task": "super_resolution", "sampling.sr_factor": 3}, "divide")])

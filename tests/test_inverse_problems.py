@@ -157,7 +157,7 @@ def test_wrong_shapes_are_rejected():
   with pytest.raises(ValueError, match="sr_factor"):
     conditioning.check_observation_shape(conditioning.AveragePoolObservation(3), (8, 8, 1))
   with pytest.raises(ValueError, match="inverse_method"):
-    conditioning.get_inverse_method("dps")
+    conditioning.get_inverse_method("ddrm")
 
 
 # --- inpainting -----------------------------------------------------------------------------

@@ -1,9 +1,14 @@
 """--mode=sample for linear inverse problems (sampling.task inpaint | colorize | super_resolution):
-conditional samples given observations y = A x of inputs from the test split or a file.
+conditional samples given observations y = A x + sigma_y n of inputs from the test split or a
+file, sigma_y = sampling.observation_noise (0: noise-free).
+
+The observation noise of input k is n_k = A A^+ z_k, z_k ~ N(0, I) in y's shape drawn from
+fold_in(fold_in(key(seed), OBSERVATION_STREAM), k): white in y-space (zero where a mask hides a
+pixel) and the same whatever the batch size.
 
 Sample j of input k has the global index k * samples_per_input + j and the sampling stream's key
 folded with it, so samples do not depend on batch size or device count. Writes samples.npz
-(samples (K, S, ...), observations (K, ...) = A x, inputs (K, ...), masks where a mask applies,
+(samples (K, S, ...), observations (K, ...) = y, inputs (K, ...), masks where a mask applies,
 nfe) and samples.png: rows [observation | samples | ground truth] (images) or a scatter (points).
 """
 import io
@@ -24,6 +29,7 @@ from workflows import build, outputs
 from workflows.batches import map_global_batches
 
 INPUT_SOURCES = ("test", "file")
+OBSERVATION_STREAM = 0x0B5E_0001  # apart from workflows.build.RNG_STREAMS (0, 1, 2)
 
 
 def _build_mask(config, shape: tuple) -> np.ndarray:
@@ -56,19 +62,13 @@ def build_observation(config, shape: tuple):
 
 
 def check_inverse_config(config) -> None:
-  """Rejects unsupported settings before any work: unknown names, noisy observations, the
-  adaptive ODE, sample counts below one."""
+  """Rejects unsupported settings before any work: unknown names, observation noise or the
+  adaptive ODE with a method that cannot take them, sample counts below one."""
   s = config.sampling
-  conditioning.get_inverse_method(s.inverse_method)
+  conditioning.check_inverse_settings(s.inverse_method, s.method, s.observation_noise)
   if s.inputs_from not in INPUT_SOURCES:
     raise ValueError(f"Unknown sampling.inputs_from {s.inputs_from!r}; choose one of "
                      f"{list(INPUT_SOURCES)}.")
-  if s.observation_noise != 0:
-    raise ValueError(f"sampling.observation_noise={s.observation_noise}: only noise-free "
-                     "observations y = A x are supported; set it to 0.")
-  if not samplers.get_solver(s.method).uses_grid:
-    raise ValueError(f"sampling.method={s.method!r} is adaptive and cannot replace the observed "
-                     "part after each step; use a grid solver (pc, ddim, heun, dpm_solver_2m, ...).")
   if s.num_inputs < 1 or s.samples_per_input < 1:
     raise ValueError(f"sampling.num_inputs={s.num_inputs} and sampling.samples_per_input="
                      f"{s.samples_per_input} must both be >= 1.")
@@ -114,6 +114,18 @@ def load_inputs(config, shape: tuple) -> np.ndarray:
   return inputs[:s.num_inputs]
 
 
+def observe(config, observation, inputs: np.ndarray) -> np.ndarray:
+  """y = A x + sigma_y A A^+ z (K, ...) of inputs (K, ...), z from the per-input keys above."""
+  y = observation.observe(jnp.asarray(inputs))
+  sigma = config.sampling.observation_noise
+  if sigma == 0:
+    return np.asarray(y)
+  base = jax.random.fold_in(jax.random.key(config.seed), OBSERVATION_STREAM)
+  keys = samplers.sample_keys(base, jnp.arange(len(inputs)))
+  z = jax.vmap(lambda k: jax.random.normal(k, y.shape[1:], y.dtype))(keys)
+  return np.asarray(y + sigma * observation.observe(observation.lift(z)))
+
+
 def make_inverse_sample_fn(config, sde, score_model, observation, parallel: DataParallel):
   """Jitted (params, indices (B,) int32, y (B, ...)) -> (samples (B, ...), nfe (B,))."""
   s = config.sampling
@@ -125,7 +137,8 @@ def make_inverse_sample_fn(config, sde, score_model, observation, parallel: Data
   def sample_fn(params, idx, y):
     keys = samplers.sample_keys(base_key, idx)
     x, nfe = method(s.method, build.model_fns(sde, score_model, params), times, keys, shape,
-                    observation, y, s.repaint_resamples, **options)
+                    observation, y, s.repaint_resamples, noise_std=s.observation_noise,
+                    scale=s.dps_scale, **options)
     return x, jnp.broadcast_to(jnp.asarray(nfe, jnp.int32), idx.shape)
 
   return jax.jit(sample_fn, in_shardings=(parallel.replicated, parallel.batch, parallel.batch),
@@ -155,7 +168,7 @@ def sample_inverse(config, workdir):
   shape = build.data_info(config).shape
   observation, mask = build_observation(config, shape)
   inputs = load_inputs(config, shape)
-  y = np.asarray(observation.observe(jnp.asarray(inputs)))
+  y = observe(config, observation, inputs)
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
