@@ -2,11 +2,22 @@
 
   python benchmarks/memory.py --time-batch 2 --repeats 3
 
+(`--compile-variants f32 bf16` skips compiling the remat steps: their `saved` column is still
+printed. `--configs` with no name: only the step timing.)
+
 For each config (CIFAR-10 NCSN++ cont. deep at batch 128, the 1024x1024 NCSN++ configs at their
 released batch 8) and each variant (model.dtype, training.remat), the train step
 (workflows/train.py's: loss, grads, Adam, EMA; state donated) is compiled on abstract inputs
 (jax.ShapeDtypeStruct: nothing is allocated) and XLA's memory analysis read:
   peak = arguments + outputs + temporaries - aliased (donated state reused for the new state).
+Beside it, `saved` is what the backward pass keeps from the forward pass (the residuals of
+jax.vjp of the loss, in their dtypes, less the parameters they include), from tracing alone: it
+does not depend on the backend's buffer assignment, so it shows what bf16 and remat save on an
+accelerator even where XLA:CPU computes bf16 convolutions in float32. It is counted before XLA
+fuses elementwise ops (which recomputes cheap ones and drops broadcast constants), so it can
+exceed the compiled peak; compare it across variants, not with `peak`. XLA:CPU's own peak does
+not show remat at all (its schedule does not defer the recomputation: a 20-block MLP's temp grew
+from 328 to 480 MiB with jax.checkpoint), so read `saved` for remat.
 `--sample-batches` compiles one score evaluation (the sampler's step: a forward pass) of the
 1024-px configs at those batches; its peak sets their sampling.batch_size.
 Step time is measured only at --time-batch on the CIFAR-10 config (a batch-128 deep step or any
@@ -57,6 +68,22 @@ def train_step_and_inputs(config, batch_size):
   return jax.jit(step, donate_argnums=0), (state, batch, key), init
 
 
+def _gib(tree):
+  return sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree)) / GIB
+
+
+def saved_activations_gib(config, batch_size):
+  """GiB the loss's backward pass keeps from its forward pass at batch_size (parameters
+  excluded), by tracing jax.vjp on abstract inputs."""
+  sde = build.build_sde(config)
+  score_model = build.build_score_model(config, sde)
+  loss_fn = build.build_loss(config, sde, score_model)
+  _, (state, batch, key), _ = train_step_and_inputs(config, batch_size)
+  residuals = jax.eval_shape(
+      lambda p, b, k: jax.vjp(lambda q: loss_fn(q, b, k)[0], p)[1], state.params, batch, key)
+  return _gib(residuals) - _gib(state.params)
+
+
 def memory_gib(compiled):
   """(peak, arguments, outputs, temporaries, aliased) in GiB of a compiled function."""
   m = compiled.memory_analysis()
@@ -66,12 +93,17 @@ def memory_gib(compiled):
   return tuple(x / GIB for x in (peak, *parts))
 
 
-def train_memory(path, batch_size, variant):
+def train_memory(path, batch_size, variant, compile_step: bool):
+  """Row of the train-step table: saved activations always; compiled memory if compile_step."""
   config = _config(path, *VARIANTS[variant])
-  step, inputs, _ = train_step_and_inputs(config, batch_size)
-  start = time.perf_counter()
-  compiled = step.lower(*inputs).compile()
-  return memory_gib(compiled), time.perf_counter() - start
+  row = dict(batch=batch_size, variant=variant, saved=saved_activations_gib(config, batch_size))
+  if compile_step:
+    step, inputs, _ = train_step_and_inputs(config, batch_size)
+    start = time.perf_counter()
+    peak, *parts = memory_gib(step.lower(*inputs).compile())
+    row.update(peak=peak, args=parts[0], out=parts[1], temp=parts[2], alias=parts[3],
+               compile_s=time.perf_counter() - start)
+  return row
 
 
 def sample_memory(path, batch_size, dtype):
@@ -102,20 +134,36 @@ def step_time_ms(path, batch_size, variant, repeats):
   return 1e3 * statistics.median(times)
 
 
+COLUMNS = (("peak", "peak GiB", 9), ("peak_ratio", "/ f32", 6), ("args", "args", 7),
+           ("out", "out", 7), ("temp", "temp", 8), ("alias", "alias", 7), ("saved", "saved", 7),
+           ("saved_ratio", "/ f32", 6), ("compile_s", "compile s", 9))
+
+
 def print_train_table(rows):
-  print(f"{'config':<15} {'batch':>5} {'variant':<11} {'peak GiB':>9} {'/ f32':>6} "
-        f"{'args':>7} {'out':>7} {'temp':>8} {'alias':>7} {'compile s':>9}")
+  """Rows of train_memory (with ratios to the first variant); '-' where not compiled."""
+  print(f"{'config':<15} {'batch':>5} {'variant':<11} "
+        + " ".join(f"{title:>{w}}" for _, title, w in COLUMNS))
   for r in rows:
-    print(f"{r['config']:<15} {r['batch']:>5} {r['variant']:<11} {r['peak']:9.2f} "
-          f"{r['ratio']:6.2f} {r['args']:7.2f} {r['out']:7.2f} {r['temp']:8.2f} {r['alias']:7.2f} "
-          f"{r['compile_s']:9.1f}", flush=True)
+    cells = [f"{r[k]:{w}.2f}" if k in r else f"{'-':>{w}}" for k, _, w in COLUMNS]
+    print(f"{r['config']:<15} {r['batch']:>5} {r['variant']:<11} " + " ".join(cells), flush=True)
+
+
+def with_ratios(rows):
+  """Adds peak / saved relative to the first row (the f32 variant when given first)."""
+  for r in rows:
+    for key in ("peak", "saved"):
+      if key in r and key in rows[0]:
+        r[key + "_ratio"] = r[key] / rows[0][key]
+  return rows
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+  parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
   parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-  parser.add_argument("--sample-batches", type=int, nargs="*", default=[8, 16, 24, 32])
+  parser.add_argument("--compile-variants", nargs="*", default=list(VARIANTS),
+                      choices=list(VARIANTS), help="variants whose train step is compiled")
+  parser.add_argument("--sample-batches", type=int, nargs="*", default=[1, 4, 16])
   parser.add_argument("--time-batch", type=int, default=2, help="0: no timing")
   parser.add_argument("--repeats", type=int, default=3)
   args = parser.parse_args()
@@ -124,15 +172,13 @@ def main():
   rows = []
   for name in args.configs:
     path, batch = CONFIGS[name]
-    base = None
+    config_rows = []
     for variant in args.variants:
-      (peak, *parts), compile_s = train_memory(path, batch, variant)
-      base = base or peak
-      rows.append(dict(config=name, batch=batch, variant=variant, peak=peak, ratio=peak / base,
-                       args=parts[0], out=parts[1], temp=parts[2], alias=parts[3],
-                       compile_s=compile_s))
-      print_train_table(rows[-1:])
-  print("\nTrain step, compiled memory (peak = args + out + temp - alias):")
+      config_rows.append(dict(config=name, **train_memory(path, batch, variant,
+                                                           variant in args.compile_variants)))
+      print_train_table(with_ratios(config_rows)[-1:])
+    rows += config_rows
+  print("\nTrain step: compiled memory (peak = args + out + temp - alias) and saved activations:")
   print_train_table(rows)
   for name in args.configs:
     if name.endswith("1024"):

@@ -12,8 +12,9 @@ def get_config():
   config.training.batch_size = 8
 
   config.sampling.snr = 0.15
-  config.sampling.batch_size = 1024             # released eval.batch_size; lower it to fit memory
-  config.eval.batch_size = 1024
+  # The FFHQ 1024 network: configs/ve/ncsnpp_ffhq_1024_continuous.py has the memory arithmetic.
+  config.sampling.batch_size = 16
+  config.eval.batch_size = 1
 
   config.data.dataset = "celebahq"
   config.data.image_size = 1024

@@ -14,8 +14,15 @@ def get_config():
   training.reduce_mean = True
 
   config.sampling.snr = 0.15
-  config.sampling.batch_size = 1024             # released eval.batch_size; lower it to fit memory
-  config.eval.batch_size = 1024
+  # Global batches, sized for one 16 GB accelerator (multiply by the device count). Measured by
+  # `python benchmarks/memory.py --configs ffhq_1024` (XLA's compiled memory, float32): one score
+  # evaluation (a PC / solver step) peaks at 1.18 / 3.53 / 12.96 GiB at batch 1 / 4 / 16, i.e.
+  # 0.39 GiB of params + 0.79 GiB per image, so 16 images take 13 GiB and 20 would take 16.1.
+  # The likelihood's VJP keeps a forward pass's activations: the train step at batch 8 needs
+  # 62.3 GiB of temporaries, ~7.8 GiB per image, so one image per 16 GB device.
+  # (The released code used 1024 for both, on TPU pods.)
+  config.sampling.batch_size = 16
+  config.eval.batch_size = 1
 
   config.data.dataset = "ffhq"
   config.data.image_size = 1024
