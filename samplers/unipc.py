@@ -1,21 +1,25 @@
 """UniPC (Zhao et al. 2023, "UniPC: A Unified Predictor-Corrector Framework for Fast Sampling of
-Diffusion Models") with data prediction and B(h) = e^h - 1 ('bh2'), on any SDE's kernel
-x_t = a x0 + s eps and any grid, in lambda = log(a / s) (samplers.multistep).
+Diffusion Models") with data prediction, on any SDE's kernel x_t = a x0 + s eps and any grid, in
+lambda = log(a / s) (samplers.multistep).
 
 Step i: t_i -> t_{i+1}, h = lambda_{i+1} - lambda_i, m_j = D(x_j, t_j), r_k = (lambda_{i-k} -
-lambda_i) / h, D1_k = (m_{i-k} - m_i) / r_k (k = 1..p-1), z = -h, B = expm1(z):
+lambda_i) / h, D1_k = (m_{i-k} - m_i) / r_k (k = 1..p-1), z = -h:
 
-  x_base = (s'/s) x - a' B m_i
+  x_base = (s'/s) x - a' expm1(z) m_i
   UniP-p (Sec. 3):  x_pred = x_base - a' B sum_k rho_p,k D1_k,   R_{p-1} rho_p = b_{p-1}
   UniC-p (Sec. 3):  x' = x_base - a' B (sum_k rho_c,k D1_k + rho_c,p (D(x_pred, t') - m_i)),
                     R_p rho_c = b_p,
 
-with R_p[i, k] = r_k^(i-1) (r_p = 1), b_i = i! z phi_{i+1}(z) / B = i! phi_{i+1}(z) / phi_1(z)
-(i = 1..p; samplers.multistep.phi_functions), and, as the official code, rho_p = 1/2 for p = 2
-(UniP-2 is then DPM-Solver++(2M)) and rho_c = 1/2 for p = 1. The corrector reuses the evaluation
-D(x_pred, t') as the next step's m_{i+1}, so it costs no model call; there is none after the last
-step. UniP-p has order p and UniC-p raises it to p + 1: the default p = 2 is third order. The
-first steps use order min(p, i + 1) (fewer points so far).
+with R_p[i, k] = r_k^(i-1) (r_p = 1), b_i = i! z phi_{i+1}(z) / B (i = 1..p;
+samplers.multistep.phi_functions), and, as the official code, rho_p = 1/2 for p = 2 and
+rho_c = 1/2 for p = 1. B = B(z) may be any nonzero B(h) = O(h) (Sec. 3); `variant` picks the
+paper's two (the official code's `variant`, diffusers' `solver_type`): 'bh2', B = expm1(z), where
+UniP-2 is DPM-Solver++(2M) and b_i = i! phi_{i+1}(z) / phi_1(z), and 'bh1', B = z, so
+b_i = i! phi_{i+1}(z) (diffusers recommends it for unconditional sampling with < 10 steps).
+The corrector reuses the evaluation D(x_pred, t') as the next step's m_{i+1}, so it costs no
+model call; there is none after the last step. UniP-p has order p and UniC-p raises it to p + 1
+(either B): the default p = 2 is third order. The first steps use order min(p, i + 1) (fewer
+points so far).
 """
 import functools
 import math
@@ -27,13 +31,15 @@ from samplers.multistep import final_denoise, log_snr_steps, phi_functions
 from samplers.per_sample_keys import per_sample_prior
 
 UNIPC_ORDERS = (1, 2, 3)
+UNIPC_VARIANTS = ("bh1", "bh2")
 
 
-def _rhos(k: int, p: int, r, z):
+def _rhos(k: int, p: int, variant: str, r, z):
   """(rho_p (p - 1,), rho_c (p,)) of UniP-k / UniC-k, zero-padded to the run's order p so that
   rho_c[-1] weighs D(x_pred) - m_i. r (p - 1,): r_1.. of the history (the first k - 1 used)."""
   phis = phi_functions(z, k + 1)
-  b = jnp.stack([math.factorial(i) * phis[i] / phis[0] for i in range(1, k + 1)])
+  b_over_z = 1.0 if variant == "bh1" else phis[0]  # B / z; bh2: expm1(z) / z = phi_1(z)
+  b = jnp.stack([math.factorial(i) * phis[i] / b_over_z for i in range(1, k + 1)])
   rks = jnp.concatenate([r[:k - 1], jnp.ones((1,), r.dtype)])
   big_r = jnp.stack([rks**i for i in range(k)])
   half = jnp.full((1,), 0.5, r.dtype)
@@ -50,14 +56,15 @@ def _weighted(weights, terms, like):
   return sum((w * d for w, d in zip(weights, terms)), jnp.zeros_like(like))
 
 
-def _predict(x, m, step, p: int):
+def _predict(x, m, step, p: int, variant: str):
   """UniP: x_pred at t_{i+1} and what UniC reuses (x_base, -a' B, D1_k, rho_c)."""
   r = -jnp.cumsum(step.h_prev) / step.h
-  branches = [functools.partial(_rhos, k, p) for k in range(1, p + 1)]
+  branches = [functools.partial(_rhos, k, p, variant) for k in range(1, p + 1)]
   rho_p, rho_c = jax.lax.switch(step.order - 1, branches, r, -step.h)
   d1 = [(m[k] - m[0]) / r[k - 1] for k in range(1, p)]
-  scale = -step.alpha_next * jnp.expm1(-step.h)
-  x_base = step.sigma_ratio * x + scale * m[0]
+  b_h = -step.h if variant == "bh1" else jnp.expm1(-step.h)
+  scale = -step.alpha_next * b_h
+  x_base = step.sigma_ratio * x - step.alpha_next * jnp.expm1(-step.h) * m[0]
   return x_base + scale * _weighted(rho_p, d1, x), (x_base, scale, d1, rho_c)
 
 
@@ -68,21 +75,24 @@ def _correct(m_next, m_now, parts):
 
 
 def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = True,
-          denoise: bool = True):
+          denoise: bool = True, variant: str = "bh2"):
   """UniPC-`order` (1 to 3; of accuracy order + 1, without lower_order_final) over `times` (n,)
   (T to eps): n - 1 steps of UniP then UniC (none after the last), then the denoising step
   D(x, eps) if `denoise`. With lower_order_final and fewer than 15 steps the last steps' orders
   drop, to 1 at the last (DPM-Solver's rule; the official UniPC drops them at any number of
-  steps). keys (B, key): per-sample keys (the prior from step 0). NFE = n - 1 (+ 1 to denoise)."""
+  steps). variant: B(h), 'bh2' or 'bh1' (see above). keys (B, key): per-sample keys (the prior
+  from step 0). NFE = n - 1 (+ 1 to denoise)."""
   if order not in UNIPC_ORDERS:
     raise ValueError(f"sampling.solver_order for unipc must be one of {UNIPC_ORDERS}; got {order}.")
+  if variant not in UNIPC_VARIANTS:
+    raise ValueError(f"sampling.unipc_variant must be one of {UNIPC_VARIANTS}; got {variant!r}.")
   n = times.shape[0]
   x = per_sample_prior(fns.sde, keys, 0, shape)
   vec = lambda v: jnp.full((x.shape[0],), v, x.dtype)
 
   def body(carry, step):
     x, m = carry
-    x_pred, parts = _predict(x, m, step, order)
+    x_pred, parts = _predict(x, m, step, order, variant)
     x_pred = fns.constrain(x_pred, vec(step.t_next), step.index + 1)
     m_next = fns.denoise(x_pred, vec(step.t_next))
     x = fns.constrain(_correct(m_next, m[0], parts), vec(step.t_next), step.index + 1)
@@ -93,5 +103,5 @@ def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = Tru
     m = (fns.denoise(x, vec(times[0])),) + (jnp.zeros_like(x),) * (order - 1)
     (x, m), _ = jax.lax.scan(body, (x, m), jax.tree.map(lambda v: v[:-1], steps))
     last = jax.tree.map(lambda v: v[-1], steps)
-    x = fns.constrain(_predict(x, m, last, order)[0], vec(last.t_next), last.index + 1)
+    x = fns.constrain(_predict(x, m, last, order, variant)[0], vec(last.t_next), last.index + 1)
   return final_denoise(fns, x, times, denoise), n - 1 + int(denoise)

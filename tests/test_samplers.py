@@ -14,7 +14,8 @@ from oracles import (MIX, assert_matches_mixture, gmm_fns, lifted_fns, lifted_mi
 from data_sources.mixture import GaussianMixture
 from samplers import (CORRECTORS, ODE_SOLVERS, PREDICTORS, ModelFns, get_corrector,
                       get_ode_solver, get_predictor, get_solver, make_grid, ode_sample, pc_nfe,
-                      pc_sample, pc_steps, per_sample_prior, sample_keys)
+                      pc_sample, pc_steps, per_sample_normal, per_sample_prior,
+                      per_sample_uniform, sample_keys, step_keys)
 from samplers.ode import INITIAL_EVALS
 from sde_lib import EDMSDE, VESDE, VPSDE, SubVPSDE
 
@@ -224,6 +225,37 @@ def test_pc_samples_depend_on_batch_only_with_the_released_langevin(corrector, i
   halves = np.concatenate([fn(keys[:4]), fn(keys[4:])])
   assert np.allclose(whole, halves, rtol=1e-5, atol=1e-5) == independent
   assert np.abs(whole[:4] - whole[4:]).min() > 1e-3  # samples differ from each other
+
+
+def jax_random_noise(keys, step, shape):
+  """What the per-sample functions promise, from jax.random itself: (fold_in keys, normal, U)."""
+  folded = jax.vmap(lambda k: jax.random.fold_in(k, step))(keys)
+  return (folded, jax.vmap(lambda k: jax.random.normal(k, shape))(folded),
+          jax.vmap(jax.random.uniform)(folded))
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_per_sample_noise_is_jax_random_bit_for_bit(x64):
+  """The unrolled threefry (samplers.threefry) gives jax.random's values exactly, in float32
+  and float64, for traced and Python steps, and raw uint32 keys take jax.random's own path."""
+  with jax.enable_x64(x64):
+    keys = sample_keys(jax.random.key(11), jnp.arange(5, 305))
+    for shape in [(), (3, 5), (3, 4, 4)]:
+      ours = jax.jit(lambda k, s, shape=shape: (jax.random.key_data(step_keys(k, s)),
+                                                per_sample_normal(k, s, shape),
+                                                per_sample_uniform(k, s)))
+      theirs = jax.jit(lambda k, s, shape=shape: jax_random_noise(k, s, shape))
+      for step in [0, 977, 2**31 - 1]:
+        folded, normal, uniform = theirs(keys, step)
+        for got, want in zip(ours(keys, step), (jax.random.key_data(folded), normal, uniform)):
+          assert got.dtype == want.dtype and got.shape == want.shape
+          np.testing.assert_array_equal(got, want)
+      assert normal.dtype == (jnp.float64 if x64 else jnp.float32)
+    np.testing.assert_array_equal(per_sample_normal(keys, 1, (2,)),
+                                  jax_random_noise(keys, 1, (2,))[1])  # a Python step
+    raw = jax.vmap(lambda i: jax.random.fold_in(jax.random.PRNGKey(3), i))(jnp.arange(4))
+    np.testing.assert_array_equal(per_sample_normal(raw, 7, (2,)),
+                                  jax_random_noise(raw, 7, (2,))[1])
 
 
 def test_ode_samples_do_not_depend_on_batch_size():

@@ -306,7 +306,7 @@ def solver_options(config, sde) -> dict:
       "dpm_solver_2m": multistep,
       "dpm_solver_3m": dict(official_3m=s.official_3m, **multistep),
       "dpm_solver_sde_2m": multistep,
-      "unipc": dict(order=s.solver_order, **multistep),
+      "unipc": dict(order=s.solver_order, variant=s.unipc_variant, **multistep),
   }
   samplers.get_solver(s.method)
   return options[s.method]
