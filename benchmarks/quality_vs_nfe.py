@@ -120,8 +120,9 @@ def digits_table(args, solvers, ode_tols):
   test = data_sources.preprocess(build.load_split(config, "test")[:358], is_image=True,
                                  centered=True, uniform_dequantization=False)
   rows, floor = quality_rows(build.model_fns(sde, score_model, params), test.shape[1:],
-                             test.reshape(2, 179, *test.shape[1:]), solvers, args,
-                             config.sampling.eps, ode_tols, config.sde.num_scales)
+                             test.reshape(2, 179, *test.shape[1:]), solvers, args.nfes, args.grid,
+                             config.sampling.eps, ode_tols, config.sde.num_scales,
+                             args.eps or None, args.grids, args.grid_nfe)
   print_tables(f"digits ({args.digits_workdir})", rows, floor, args, config.sde.num_scales)
 
 
@@ -153,27 +154,27 @@ def two_sample_floor(sets) -> Floor:
   return Floor(float(np.mean(pairs)), float(np.std(pairs, ddof=1)))
 
 
-def quality_rows(fns, shape, reference, solvers, args, eps, ode_tols, released_steps):
+def quality_rows(fns, shape, reference, solvers, nfes, grid, eps, ode_tols, released_steps,
+                 grid_eps=None, grids=(), grid_nfe=10):
   """Rows (one per solver, grid and NFE budget, then PC's tables and the ODE) and the floor for
   ModelFns `fns` against `reference` (R, N, *shape): R >= 2 independent sets of real samples,
-  N the number each run draws. args: nfes, grid, grids, grid_nfe and eps (of the grid
-  solvers; 0: `eps`) as parsed."""
+  N the number each run draws. Grid solvers run at every budget in `nfes` on `grid` and at
+  `grid_nfe` on each of `grids`, ending at grid_eps (None: eps)."""
   floor = two_sample_floor(reference)
   r, n = reference.shape[:2]
   keys = [samplers.sample_keys(jax.random.key(1), jnp.arange(k * n, (k + 1) * n)) for k in range(r)]
   ratios = lambda xs: np.array([energy_distance(x, y) for x, y in zip(xs, reference)]) / floor.mean
   rows = []
-  budgets = {g: [args.grid_nfe] for g in args.grids}
-  budgets[args.grid] = sorted(set(args.nfes) | {args.grid_nfe})
+  budgets = {g: [grid_nfe] for g in grids}
+  budgets[grid] = sorted(set(nfes) | {grid_nfe})
   for name in solvers:
     method, options, nfe_of = GRID_SOLVERS[name]
-    for grid, nfes in budgets.items():
-      for budget in nfes:
-        points = steps_for(nfe_of, budget)
-        times = samplers.make_grid(fns.sde, grid, points, args.eps or eps)
-        x, nfe = draw(fns, shape, keys, method, times, options)
-        assert nfe == nfe_of(points), (name, nfe, nfe_of(points))
-        rows.append(Row(name, grid, budget, nfe, ratios(x)))
+    for on, budget in ((g, b) for g, bs in budgets.items() for b in bs):
+      points = steps_for(nfe_of, budget)
+      times = samplers.make_grid(fns.sde, on, points, grid_eps or eps)
+      x, nfe = draw(fns, shape, keys, method, times, options)
+      assert nfe == nfe_of(points), (name, nfe, nfe_of(points))
+      rows.append(Row(name, on, budget, nfe, ratios(x)))
   method, options = PC_RELEASED
   x, nfe = draw(fns, shape, keys, method, samplers.make_grid(fns.sde, "uniform", released_steps,
                                                              eps), options)
@@ -267,8 +268,9 @@ def main():
     mixture = MIX if dim == 2 else lifted_mixture(np.linspace(0.3, 1.5, dim - 2))
     reference = mixture.sample(np.random.default_rng(0), args.reference_sets * args.samples)
     reference = reference.reshape(args.reference_sets, args.samples, dim)
-    rows, floor = quality_rows(gmm_fns(sde, mixture), (dim,), reference, solvers, args, eps,
-                               ode_tols, args.released_steps)
+    rows, floor = quality_rows(gmm_fns(sde, mixture), (dim,), reference, solvers, args.nfes,
+                               args.grid, eps, ode_tols, args.released_steps, args.eps or None,
+                               args.grids, args.grid_nfe)
     print_tables(f"{dim}-D mixture", rows, floor, args, args.released_steps)
   if args.digits_workdir:
     digits_table(args, solvers, ode_tols)
