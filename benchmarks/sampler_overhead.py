@@ -28,6 +28,7 @@ import models
 from models.mlp import MLP
 from samplers import ModelFns, get_solver, make_grid, per_sample_normal, sample_keys
 from sde_lib import get_sde
+from timing import interleaved_seconds
 
 
 def parse_args():
@@ -46,19 +47,6 @@ def parse_args():
   return parser.parse_args()
 
 
-def interleaved_best(fns: dict, repeats: int) -> dict:
-  """The fastest wall time (s) of each blocking fn() over `repeats` rounds that call every fn
-  once in turn, after one warm-up round."""
-  times = {name: [] for name in fns}
-  for round_ in range(repeats + 1):
-    for name, fn in fns.items():
-      start = time.perf_counter()
-      jax.block_until_ready(fn())
-      if round_:
-        times[name].append(time.perf_counter() - start)
-  return {name: min(t) for name, t in times.items()}
-
-
 def noise_seconds(keys, shape: tuple, steps: int, repeats: int) -> dict:
   """Seconds per step of per-sample noise: samplers.per_sample_keys vs vmapped jax.random."""
   draws = {
@@ -68,7 +56,7 @@ def noise_seconds(keys, shape: tuple, steps: int, repeats: int) -> dict:
   zero = jnp.zeros(keys.shape + tuple(shape))
   loops = {name: jax.jit(lambda draw=draw: jax.lax.fori_loop(
       0, steps, lambda i, y: 0.5 * y + draw(i), zero)) for name, draw in draws.items()}
-  return {name: t / steps for name, t in interleaved_best(loops, repeats).items()}
+  return {name: t / steps for name, t in interleaved_seconds(loops, repeats, 1, min).items()}
 
 
 def traced_nfe(run, *args) -> int:
@@ -116,8 +104,8 @@ def main():
     run = lambda p, k, solver=solver: solver(fns(p), times, k, (args.dims,))
     nfe = traced_nfe(run, params, keys)
     sample = jax.jit(lambda p, k, run=run: run(p, k)[0])
-    timed = interleaved_best({"sampler": lambda: sample(params, keys),
-                              "loop": lambda: score_loop(params, x, nfe)}, args.repeats)
+    timed = interleaved_seconds({"sampler": lambda: sample(params, keys),
+                                 "loop": lambda: score_loop(params, x, nfe)}, args.repeats, 1, min)
     sampler_time, loop_time = timed["sampler"], timed["loop"]
     print(f"{combo:>36} {nfe:>6} {sampler_time:>10.3f} "
           f"{nfe * score_time:>14.3f} {sampler_time / (nfe * score_time):>6.3f} "
