@@ -237,6 +237,7 @@ def test_main_import_command_then_released_outputs(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("compile_without_llvm_optimisation")  # a full-size train step's compile
 @pytest.mark.parametrize("case", CASES)
 def test_training_resumes_from_an_imported_checkpoint(imported, tmp_path, case):
   """One train step from an imported workdir; Adam continues from the released moments."""

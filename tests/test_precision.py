@@ -18,6 +18,7 @@ from training.state import create_train_state
 from training.step import make_train_step
 from workflows import build
 
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
 CONFIGS = pathlib.Path(__file__).resolve().parent.parent / "configs"
 TINY_UNET = {"model.nf": 16, "model.ch_mult": (1, 2), "model.num_res_blocks": 1,
              "model.attn_resolutions": (4,), "data.image_size": 8, "model.init_scale": 1.0}
