@@ -31,9 +31,10 @@ def compile_without_llvm_optimisation():
   without LLVM's optimisation passes compiles them about 2x faster (tests/test_precision.py:
   147 s -> 82 s). Results agree to float32 rounding, not bit for bit, so tests that compare
   outputs bit for bit across batch sizes or runs do not use it."""
+  previous = jax.config.read("jax_disable_most_optimizations")
   jax.config.update("jax_disable_most_optimizations", True)
   yield
-  jax.config.update("jax_disable_most_optimizations", False)
+  jax.config.update("jax_disable_most_optimizations", previous)
 
 
 def pytest_configure(config):
