@@ -36,6 +36,7 @@ import math
 import pathlib
 
 import numpy as np
+from configs.errors import MissingFileError, UserError, UserKeyError
 
 SKIP_DOWN, ATTN_DOWN = "SkipDownBlock2D", "AttnSkipDownBlock2D"
 SKIP_UP, ATTN_UP = "SkipUpBlock2D", "AttnSkipUpBlock2D"
@@ -58,7 +59,7 @@ def _model_dir(path: pathlib.Path) -> pathlib.Path:
   for folder in (path / "unet", path):
     if (folder / "config.json").is_file():
       return folder
-  raise FileNotFoundError(f"No diffusers model in {path}: expected config.json and "
+  raise MissingFileError(f"No diffusers model in {path}: expected config.json and "
                           f"{' or '.join(WEIGHT_FILES)} there or in {path / 'unet'}.")
 
 
@@ -67,7 +68,7 @@ def _require(module: str, package: str):
   try:
     return importlib.import_module(module)
   except ModuleNotFoundError as err:
-    raise ModuleNotFoundError(f"Reading these diffusers weights needs {package}: pip install "
+    raise UserError(f"Reading these diffusers weights needs {package}: pip install "
                               f"'{package}'.") from err
 
 
@@ -81,7 +82,7 @@ def _read_weights(folder: pathlib.Path) -> dict:
     weights = {k: v.float().numpy() for k, v in
                torch.load(bin_file, map_location="cpu", weights_only=True).items()}
   else:
-    raise FileNotFoundError(f"No weights in {folder}: expected one of {list(WEIGHT_FILES)}.")
+    raise MissingFileError(f"No weights in {folder}: expected one of {list(WEIGHT_FILES)}.")
   return {k: np.asarray(v, np.float32) for k, v in weights.items()}
 
 
@@ -141,7 +142,7 @@ def check_layout(unet: dict, source: str) -> None:
   problems = _layout_problems(unet)
   if problems:
     listed = "; ".join(f"{key}={value!r} (needs {need})" for key, value, need in problems)
-    raise ValueError(f"{source} is not an NCSN++ UNet2DModel our `ncsnpp` network reproduces: "
+    raise UserError(f"{source} is not an NCSN++ UNet2DModel our `ncsnpp` network reproduces: "
                      f"{listed}")
 
 
@@ -215,7 +216,7 @@ class _Weights:
     for name in names:
       if name in self._weights:
         return self._weights.pop(name)
-    raise KeyError(f"The diffusers weights have no {' / '.join(names)}.")
+    raise UserKeyError(f"The diffusers weights have no {' / '.join(names)}.")
 
   def leftover(self) -> list:
     return sorted(self._weights)
@@ -267,6 +268,6 @@ def convert_weights(unet: dict, weights: dict) -> dict:
     index = counts[kind] = counts.get(kind, -1) + 1
     params[f"{kind}_{index}"] = _CONVERTERS[kind](w, prefix)
   if w.leftover():
-    raise ValueError(f"diffusers weights without a place in NCSN++: {w.leftover()[:5]} "
+    raise UserError(f"diffusers weights without a place in NCSN++: {w.leftover()[:5]} "
                      f"({len(w.leftover())} in all); not the Skip-block layout.")
   return params

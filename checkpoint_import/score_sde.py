@@ -25,6 +25,7 @@ at `count`, so training continues where the release stopped.
 """
 import dataclasses
 import pathlib
+import zipfile
 
 import flax.serialization
 import flax.traverse_util as traverse_util
@@ -34,9 +35,14 @@ import optax.tree_utils
 
 from checkpoint_import.trees import check_fits
 from training.state import TrainState
+from configs.errors import MissingFileError, UserError
 
 # First bytes of files that are not the JAX release's checkpoints.
-_TORCH_MAGIC = (b"PK\x03\x04", b"\x80")  # torch.save: zip archive, or a legacy pickle
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive, numpy's .npz
+_PICKLE_MAGIC = b"\x80"  # then the protocol (2-5): a legacy torch.save, or any pickle
+_TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
+FORMATS = ("--config.eval.import_path takes a score_sde `checkpoint_N` file (msgpack) or a "
+           "diffusers NCSN++ folder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,26 +57,41 @@ class ReleasedState:
   adam_step: int
 
 
-def _not_a_checkpoint(path, why: str) -> ValueError:
-  return ValueError(f"{path} is not a score_sde checkpoint ({why}). Pass a `checkpoint_N` file "
-                    "of the released JAX code's `checkpoints/` folder as "
-                    "--config.eval.import_path.")
+def _not_a_checkpoint(path, why: str, detail: str = "") -> UserError:
+  """One line naming the file (without its folders) and what it is; the path in `detail`."""
+  return UserError(f"{pathlib.Path(path).name} is not a score_sde checkpoint ({why}); "
+                   f"{FORMATS}.", f"File: {path}. {detail}".strip())
+
+
+def _zip_kind(path: pathlib.Path) -> str:
+  """What a zip archive holds: numpy arrays (.npz), a torch.save archive, or something else."""
+  try:
+    with zipfile.ZipFile(path) as archive:
+      names = archive.namelist()
+  except (zipfile.BadZipFile, OSError):
+    names = []
+  if (names and all(n.endswith(".npy") for n in names)) or path.suffix == ".npz":
+    return "an .npz archive of numpy arrays"
+  if any(n.endswith("data.pkl") for n in names) or path.suffix in _TORCH_SUFFIXES:
+    return "a PyTorch file, e.g. score_sde_pytorch's checkpoint_N.pth"
+  return "a zip archive"
 
 
 def _restore(path: pathlib.Path) -> dict:
   if not path.is_file():
-    raise FileNotFoundError(
-        f"No checkpoint file at {path}. Download a `checkpoint_N` file of the score_sde release "
-        "(e.g. ve/cifar10_ncsnpp_continuous/checkpoints/checkpoint_24) and pass its path as "
-        "--config.eval.import_path.")
+    raise MissingFileError(
+        f"No checkpoint file at {path}; {FORMATS}.",
+        "Download a `checkpoint_N` file of the score_sde release (e.g. "
+        "ve/cifar10_ncsnpp_continuous/checkpoints/checkpoint_24).")
   data = path.read_bytes()
-  if data.startswith(_TORCH_MAGIC):
-    raise _not_a_checkpoint(path, "it is a PyTorch file, e.g. the score_sde_pytorch release's "
-                            "checkpoint_N.pth; this importer reads the JAX release")
+  if data.startswith(_ZIP_MAGIC):
+    raise _not_a_checkpoint(path, f"it is {_zip_kind(path)}")
+  if data.startswith(_PICKLE_MAGIC) and data[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+    raise _not_a_checkpoint(path, "it is a pickle, e.g. a legacy PyTorch file")
   try:
     restored = flax.serialization.msgpack_restore(data)
   except (ValueError, TypeError) as err:
-    raise _not_a_checkpoint(path, f"not msgpack: {err}") from err
+    raise _not_a_checkpoint(path, "not msgpack", f"{type(err).__name__}: {err}") from err
   if not isinstance(restored, dict):
     raise _not_a_checkpoint(path, f"it holds a {type(restored).__name__}, not a State dict")
   return restored
@@ -90,7 +111,7 @@ def read_checkpoint(path) -> ReleasedState:
   state = _restore(path)
   missing = [k for k in ("step", "optimizer", "params_ema") if k not in state]
   if missing:
-    raise _not_a_checkpoint(path, f"no {missing} among its keys {sorted(state)}")
+    raise _not_a_checkpoint(path, f"no {missing} among its keys", f"Its keys: {sorted(state)}")
   if state.get("model_state"):
     raise _not_a_checkpoint(path, "it has model_state (batch statistics), which no released "
                             "score network keeps")
@@ -114,7 +135,7 @@ def to_train_state(released: ReleasedState, abstract: TrainState, source: str) -
       count=jnp.asarray(released.adam_step, jnp.int32))
   unset = [leaf for leaf in jax.tree.leaves(opt_state) if isinstance(leaf, jax.ShapeDtypeStruct)]
   if unset:
-    raise ValueError(f"The config's optimizer has state the released Adam does not provide "
+    raise UserError(f"The config's optimizer has state the released Adam does not provide "
                      f"({len(unset)} leaves, e.g. {unset[0]}); import with optim.optimizer="
                      "'adam' as released.")
   return TrainState(step=jnp.asarray(released.step, jnp.int32), params=cast(released.params),

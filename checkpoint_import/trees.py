@@ -42,38 +42,54 @@ def describe_network(params: dict) -> dict:
                             for leaf in traverse_util.flatten_dict(params).values())}
 
 
-def likely_config(found: dict, built: dict) -> str:
-  """Advice from describe_network of a checkpoint (found) and of the config's model (built)."""
+def _advice(found: dict, built: dict) -> list:
+  """[(short advice, long advice)] from describe_network of a checkpoint (found) and of the
+  config's model (built)."""
   advice = []
   if found["blocks"] != built["blocks"]:
-    advice.append(f"the checkpoint's network has {found['blocks']} blocks, the config's "
-                  f"{built['blocks']}: use a config of its family (model.name, "
-                  "model.resblock_type: NCSN++ 'biggan' vs DDPM++ 'ddpm')")
+    advice.append((f"a config of the {found['blocks']} family (model.name, resblock_type)",
+                   f"the checkpoint's network has {found['blocks']} blocks, the config's "
+                   f"{built['blocks']}: use a config of its family (model.name, "
+                   "model.resblock_type: NCSN++ 'biggan' vs DDPM++ 'ddpm')"))
   if found["nf"] != built["nf"]:
-    advice.append(f"nf is {found['nf']} in the checkpoint, {built['nf']} in the config: "
-                  f"--config.model.nf={found['nf']}")
+    advice.append((f"--config.model.nf={found['nf']}",
+                   f"nf is {found['nf']} in the checkpoint, {built['nf']} in the config: "
+                   f"--config.model.nf={found['nf']}"))
   if found["residual blocks"] != built["residual blocks"]:
-    advice.append(f"{found['residual blocks']} residual blocks in the checkpoint, "
-                  f"{built['residual blocks']} in the config: a 'deep' config "
-                  "(num_res_blocks=8) vs not (4), or model.num_res_blocks / ch_mult differ")
+    advice.append(("a 'deep' config or not (model.num_res_blocks)",
+                   f"{found['residual blocks']} residual blocks in the checkpoint, "
+                   f"{built['residual blocks']} in the config: a 'deep' config "
+                   "(num_res_blocks=8) vs not (4), or model.num_res_blocks / ch_mult differ"))
   if found["embedding"] != built["embedding"]:
-    advice.append(f"the checkpoint's noise embedding is {found['embedding']}, the config's "
-                  f"{built['embedding']}: continuous VE NCSN++ configs (*_continuous) use "
-                  "'fourier', discrete and VP ones 'positional' (model.embedding_type)")
+    advice.append((f"model.embedding_type ({found['embedding']})",
+                   f"the checkpoint's noise embedding is {found['embedding']}, the config's "
+                   f"{built['embedding']}: continuous VE NCSN++ configs (*_continuous) use "
+                   "'fourier', discrete and VP ones 'positional' (model.embedding_type)"))
+  return advice
+
+
+def likely_config(found: dict, built: dict) -> str:
+  """Advice from describe_network of a checkpoint (found) and of the config's model (built)."""
   summary = lambda d: ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
                                 for k, v in d.items())
-  return ("; ".join(advice) or "the model options (model.*, data.image_size) differ"
+  return ("; ".join(long for _, long in _advice(found, built))
+          or "the model options (model.*, data.image_size) differ"
           ) + f". Checkpoint: {summary(found)}. Config: {summary(built)}."
 
 
 def check_fits(params: dict, expected: dict, source: str) -> None:
-  """Raises CheckpointMismatchError naming the first differing path, both shapes, and advice."""
+  """Raises CheckpointMismatchError naming the first differing path and both shapes, with the
+  likely fix, on one short line (`source` without its folders); the whole advice and both
+  networks' summaries go to the error's detail (--verbose)."""
   difference = first_difference(params, expected)
   if difference is None:
     return
   path, found, built = difference
+  networks = describe_network(params), describe_network(expected)
+  short = "; ".join(s for s, _ in _advice(*networks)) or "the model options (model.*) differ"
+  label = re.sub(r"^\S*/", "", source)
   raise CheckpointMismatchError(
-      f"{source} does not fit the model the config builds: first difference at {path}: "
-      f"checkpoint {'missing' if found is None else found}, config "
-      f"{'missing' if built is None else built}. Likely config: "
-      f"{likely_config(describe_network(params), describe_network(expected))}")
+      f"{label} does not fit the config's model: first difference at {path}: checkpoint "
+      f"{'missing' if found is None else found}, config {'missing' if built is None else built}. "
+      f"Likely: {short}.",
+      f"{source}: {likely_config(*networks)}")

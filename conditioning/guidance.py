@@ -7,6 +7,7 @@ and solver samples every condition.
 """
 import jax
 import jax.numpy as jnp
+from configs.errors import UserError
 
 
 def label_log_prob(log_probs_fn, labels):
@@ -33,7 +34,7 @@ def classifier_guided_score(score, log_prob_y_fn, scale: float):
 
 def check_guidance_weight(w: float) -> None:
   if w < 0:
-    raise ValueError(f"Classifier-free guidance weight w={w} must be >= 0 (0: the conditional "
+    raise UserError(f"Classifier-free guidance weight w={w} must be >= 0 (0: the conditional "
                      "model; larger: stronger guidance); set --config.sampling.guidance_scale.")
 
 

@@ -11,6 +11,7 @@ import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
+from configs.errors import UserError
 
 # The fixed orthogonal matrix of the paper's colorization (App. I.3, as the released code's
 # `get_colorization_fns`): column 0 is the gray axis (1, 1, 1) / sqrt(3), columns 1-2 span the
@@ -102,16 +103,16 @@ class AveragePoolObservation:
 def check_observation_shape(observation, shape: tuple) -> None:
   """Raises ValueError when `observation` cannot act on examples of `shape` (H, W, C)."""
   if isinstance(observation, GrayObservation) and (len(shape) != 3 or shape[-1] != 3):
-    raise ValueError(f"Colorization needs RGB images (H, W, 3); the data has shape {shape}. "
+    raise UserError(f"Colorization needs RGB images (H, W, 3); the data has shape {shape}. "
                      "Use a 3-channel dataset (e.g. cifar10) or task=inpaint.")
   if isinstance(observation, AveragePoolObservation):
     f = observation.factor
     if len(shape) != 3 or f < 1 or shape[0] % f or shape[1] % f:
-      raise ValueError(f"sampling.sr_factor={f} must be >= 1 and divide the image size "
+      raise UserError(f"sampling.sr_factor={f} must be >= 1 and divide the image size "
                        f"{shape[:2]} (super-resolution pools images (H, W, C)).")
   if isinstance(observation, MaskObservation):
     mask_shape = np.shape(observation.mask)
     if len(mask_shape) != len(shape) or any(m not in (1, n) for m, n in zip(mask_shape, shape)):
-      raise ValueError(f"The mask has shape {mask_shape}, which does not fit examples of shape "
+      raise UserError(f"The mask has shape {mask_shape}, which does not fit examples of shape "
                        f"{tuple(shape)}; give a mask of shape {tuple(shape)} (or with size-1 "
                        "axes, e.g. (H, W, 1)).")

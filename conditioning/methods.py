@@ -15,6 +15,7 @@ from conditioning.repaint import repaint_sample
 from conditioning.replacement import with_replacement
 from samplers.pc import pc_steps
 from samplers.solvers import get_solver
+from configs.errors import UserError
 
 PROJECTING = ("replacement", "repaint")  # methods that copy y into x: noise-free, grid solvers
 
@@ -23,13 +24,17 @@ def check_inverse_settings(name: str, solver_name: str, noise_std: float) -> Non
   """One-line errors for a method that cannot run this solver or this observation noise."""
   get_inverse_method(name)
   if not get_solver(solver_name).uses_grid:
-    raise ValueError(f"sampling.method={solver_name!r} (adaptive) solves each sample alone and "
+    raise UserError(f"sampling.method={solver_name!r} (adaptive) solves each sample alone and "
                      "cannot replace the observed part after each step; use a grid solver (pc, "
                      "ddim, heun, dpm_solver_2m, ...) for inverse problems.")
+  if name == "repaint" and solver_name != "pc":
+    raise UserError(f"sampling.inverse_method='repaint' resamples PC steps; set "
+                    f"--config.sampling.method=pc (got {solver_name!r}) or use "
+                    "inverse_method='replacement'.")
   if name not in PROJECTING:
     check_posterior_noise(name, noise_std)
   elif noise_std != 0:
-    raise ValueError(f"sampling.inverse_method={name!r} assumes noise-free observations y = A x "
+    raise UserError(f"sampling.inverse_method={name!r} assumes noise-free observations y = A x "
                      f"(sampling.observation_noise={noise_std}); use inverse_method='pigdm' or "
                      "'dps' (posterior guidance) for noisy ones.")
 
@@ -47,10 +52,6 @@ def repaint_method(solver_name, fns, times, keys, shape, observation, y, resampl
                    **options):
   del scale
   check_inverse_settings("repaint", solver_name, noise_std)
-  if solver_name != "pc":
-    raise ValueError(f"sampling.inverse_method='repaint' resamples PC steps; set "
-                     f"sampling.method='pc' (got {solver_name!r}) or use inverse_method="
-                     "'replacement'.")
   return repaint_sample(with_replacement(fns, observation, y, keys),
                         pc_steps(fns.sde, times, use_tables), keys, shape, resamples=resamples,
                         **options)
@@ -76,6 +77,6 @@ INVERSE_METHODS = {"replacement": replacement_method, "repaint": repaint_method,
 def get_inverse_method(name: str):
   """The conditional sampler registered as `name` (one of INVERSE_METHODS)."""
   if name not in INVERSE_METHODS:
-    raise ValueError(f"Unknown sampling.inverse_method {name!r}; choose one of "
+    raise UserError(f"Unknown sampling.inverse_method {name!r}; choose one of "
                      f"{sorted(INVERSE_METHODS)}.")
   return INVERSE_METHODS[name]

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 
 from sde_lib import batch_expand
+from configs.errors import UserError
 
 
 def gram_scale(observation, x):
@@ -92,9 +93,9 @@ VARIANCES = {"dps": dps_variance, "pigdm": pigdm_variance}
 def check_posterior_noise(name: str, noise_std: float) -> None:
   """One-line errors: negative noise; DPS without noise (its weight 1 / sigma_y^2 is infinite)."""
   if noise_std < 0:
-    raise ValueError(f"sampling.observation_noise={noise_std} must be >= 0.")
+    raise UserError(f"sampling.observation_noise={noise_std} must be >= 0.")
   if name == "dps" and noise_std == 0:
-    raise ValueError("sampling.inverse_method='dps' weighs the likelihood by 1 / "
+    raise UserError("sampling.inverse_method='dps' weighs the likelihood by 1 / "
                      "observation_noise^2 and needs sampling.observation_noise > 0; use "
                      "inverse_method='pigdm' (or replacement) for noise-free observations.")
 

@@ -1,6 +1,17 @@
 """Config files; `load_config("configs/toy.py:swiss_roll,vpsde")` loads one as main.py's --config does."""
 import importlib.util
+import json
 import pathlib
+from configs.errors import MissingFileError, UserKeyError
+
+RECORDED = str(pathlib.Path(__file__).with_name("recorded.py"))  # a workdir's config.json
+
+# What defines a trained model: a workdir's checkpoints fit only configs that agree on these
+# (sections and keys; sampling, training length and evaluation settings may differ).
+MODEL_SECTIONS = ("sde", "model")
+MODEL_KEYS = ("training.continuous", "data.image_size", "data.num_channels", "data.centered",
+              "data.num_classes")
+NOT_MODEL_KEYS = ("model.dtype", "model.dropout")  # compute precision, training regularisation
 
 # Keys that moved (old -> new); an old key is an error naming the new one.
 MOVED_KEYS = {"training.sde": "sde.name", "model.ema_rate": "training.ema_rate",
@@ -13,7 +24,7 @@ def check_moved_keys(keys) -> None:
   new place."""
   for key in keys:
     if key in MOVED_KEYS:
-      raise KeyError(f"Config key {key!r} has moved to {MOVED_KEYS[key]!r}; use "
+      raise UserKeyError(f"Config key {key!r} has moved to {MOVED_KEYS[key]!r}; use "
                      f"--config.{MOVED_KEYS[key]}=... instead.")
 
 
@@ -25,14 +36,47 @@ def flat_keys(config, prefix: str = "") -> set:
   return keys
 
 
+def _leaves(tree, prefix: str = "") -> dict:
+  """{dotted key: value} of nested dicts (a config's JSON)."""
+  leaves = {}
+  for key, value in tree.items():
+    leaves.update(_leaves(value, f"{prefix}{key}.") if isinstance(value, dict)
+                  else {prefix + key: value})
+  return leaves
+
+
+def model_keys(config) -> dict:
+  """{key: value} of the keys that define the trained model (MODEL_SECTIONS, MODEL_KEYS), as
+  JSON values (tuples are lists)."""
+  leaves = _leaves(json.loads(config.to_json_best_effort()))
+  keys = [k for k in leaves
+          if (k.split(".")[0] in MODEL_SECTIONS or k in MODEL_KEYS) and k not in NOT_MODEL_KEYS]
+  order = lambda k: (MODEL_SECTIONS.index(k.split(".")[0]) if k not in MODEL_KEYS else 9,
+                     not k.endswith(".name"), k)  # the SDE first, names before parameters
+  return {k: leaves[k] for k in sorted(keys, key=order)}
+
+
+def first_model_difference(config, recorded: dict):
+  """(key, value in config, value in recorded) of the first model-defining key where config
+  differs from a recorded config (its parsed config.json), or None."""
+  recorded = _leaves(recorded)
+  for key, value in model_keys(config).items():
+    if key in recorded and recorded[key] != value:
+      return key, value, recorded[key]
+  return None
+
+
 def load_config(spec: str, overrides: dict | None = None):
-  """Config from 'path/to/file.py[:arg]' (the file's get_config(arg)), locked like main.py's.
+  """Config from 'path/to/file.py[:arg]' (the file's get_config(arg)) or a workdir (the config it
+  recorded), locked like main.py's.
 
   overrides: {"training.batch_size": 64, ...}; an unknown key raises, as on the command line.
   """
+  if pathlib.Path(spec).is_dir():
+    spec = f"{RECORDED}:{spec}"
   path, _, arg = spec.partition(":")
   if not pathlib.Path(path).is_file():
-    raise FileNotFoundError(f"No config file {path!r}; see the configs/ directory.")
+    raise MissingFileError(f"No config file {path!r}; see the configs/ directory.")
   module_spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)

@@ -22,7 +22,14 @@ def get_default_configs():
   training.sample_freq = 500
 
   sampling = config.sampling
-  sampling.predictor = "reverse_diffusion"
+  # A 20-NFE stochastic solver (about 3 s for 64 samples on 2 CPU cores): on these small models it
+  # matches the paper's PC (reverse diffusion + Langevin, 2000 NFE, about 130 s), which stays one
+  # override away: --config.sampling.method=pc --config.sampling.grid=uniform
+  # --config.sampling.num_steps=1000.
+  sampling.method = "dpm_solver_sde_2m"
+  sampling.grid = "logsnr"
+  sampling.num_steps = 20
+  sampling.predictor = "reverse_diffusion"     # method=pc: the paper's predictor and corrector
   sampling.corrector = "langevin"
   sampling.snr = 0.16
   sampling.eps = 1e-3
@@ -77,4 +84,12 @@ def get_default_configs():
   optim = config.optim
   optim.lr = 1e-3
   optim.warmup = 200
+
+  classifier = config.classifier               # --mode=train_classifier: about 2 min on 2 CPU cores
+  classifier.name = "conv"
+  classifier.nf = 32
+  classifier.n_iters = 2000
+  classifier.batch_size = 128
+  classifier.lr = 2e-3
+  classifier.warmup = 20
   return config

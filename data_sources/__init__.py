@@ -12,6 +12,7 @@ from data_sources import images, toy, transforms
 from data_sources.loader import GrainBatches, StatelessBatches
 from data_sources.mixture import GaussianMixture
 from data_sources.pipeline import batch_indices, preprocess
+from configs.errors import UserError
 
 TFDS_NAMES = {"cifar10": "cifar10", "svhn": "svhn_cropped", "celeba": "celeb_a",
               "lsun_bedroom": "lsun/bedroom", "lsun_church": "lsun/church_outdoor",
@@ -30,7 +31,7 @@ class DataInfo:
 
 def check_dataset_name(name: str):
   if name not in DATASETS:
-    raise ValueError(f"Unknown dataset {name!r}; choose one of {list(DATASETS)}.")
+    raise UserError(f"Unknown dataset {name!r}; choose one of {list(DATASETS)}.")
 
 
 def is_low_dimensional(name: str) -> bool:
@@ -51,7 +52,7 @@ def data_info(name: str, *, image_size: int = 0, num_channels: int = 0,
 
 def _check_split(split: str):
   if split not in _SPLIT_SEEDS:
-    raise ValueError(f"Unknown split {split!r}; choose 'train' or 'test'.")
+    raise UserError(f"Unknown split {split!r}; choose 'train' or 'test'.")
 
 
 def image_source(name: str, split: str, *, image_size: int, num_channels: int = 3,
@@ -64,7 +65,7 @@ def image_source(name: str, split: str, *, image_size: int, num_channels: int = 
   check_dataset_name(name)
   _check_split(split)
   if is_low_dimensional(name):
-    raise ValueError(f"{name!r} is not an image dataset.")
+    raise UserError(f"{name!r} is not an image dataset.")
   if name == "digits":
     return images.ArraySource(*images.digits_arrays(split))
   prepared = images.prepared_path(data_dir, name, image_size)
@@ -72,7 +73,7 @@ def image_source(name: str, split: str, *, image_size: int, num_channels: int = 
     return images.open_prepared(prepared, split)
   if name == "image_folder":
     if not image_folder:
-      raise ValueError("data.dataset='image_folder' reads data.image_folder; set "
+      raise UserError("data.dataset='image_folder' reads data.image_folder; set "
                        "--config.data.image_folder=DIR (a tree of PNG/JPEG files).")
     return images.ImageFolderSource(image_folder, split, num_channels)
   return images.open_tfds(TFDS_NAMES[name], split, data_dir or None)
@@ -110,14 +111,14 @@ def load_labels(name: str, split: str, *, num_examples: int = 0, data_seed: int 
     rng = np.random.default_rng([data_seed, _SPLIT_SEEDS[split]])
     return mixture.sample_labelled(rng, num_examples)[1]
   if is_low_dimensional(name):
-    raise ValueError(f"Dataset {name!r} has no class labels; use dataset 'gmm' (label: the "
+    raise UserError(f"Dataset {name!r} has no class labels; use dataset 'gmm' (label: the "
                      "component), 'digits' or a labelled image set.")
   if name == "digits":
     return images.digits_arrays(split)[1]
   source = image_source(name, split, **image_kwargs)
   labels = np.array([source[i]["label"] for i in range(len(source))], np.int32)
   if len(labels) and labels.min() < 0:
-    raise ValueError(f"Dataset {name!r} has no 'label' feature; class-conditional models and "
+    raise UserError(f"Dataset {name!r} has no 'label' feature; class-conditional models and "
                      "classifiers need a labelled dataset.")
   return labels
 

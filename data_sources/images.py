@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from data_sources import transforms
+from configs.errors import MissingFileError, UserError
 
 DIGITS_TEST_FRACTION = 0.2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -30,7 +31,7 @@ def digits_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
   """scikit-learn digits: uint8 images (N, 8, 8, 1) and labels (N,) int32; 80/20 train/test."""
   from sklearn.datasets import load_digits as sklearn_digits  # pylint: disable=g-import-not-at-top
   if split not in ("train", "test"):
-    raise ValueError(f"digits has splits 'train' and 'test', not {split!r}.")
+    raise UserError(f"digits has splits 'train' and 'test', not {split!r}.")
   digits = sklearn_digits()
   images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)[..., None]  # 0..16 -> 0..255
   order = np.random.default_rng(0).permutation(len(images))
@@ -83,12 +84,13 @@ def open_tfds(name: str, split: str, data_dir: str | None) -> RecordSource:
   try:
     return RecordSource(tfds.data_source(name, split=split, data_dir=data_dir, download=False))
   except Exception as err:  # tfds raises several types for a missing dataset
-    raise FileNotFoundError(
-        f"TFDS dataset {name!r} (split {split!r}) is not prepared in data_dir={data_dir!r}. "
-        f"Prepare it where there is network access (python main.py --mode=prepare --config=... "
-        "--config.data.data_dir=DIR, or tfds build --file_format=array_record) or from local "
-        "images (--config.data.image_folder=...), or pick an offline dataset such as "
-        "'digits'.") from err
+    raise MissingFileError(
+        f"TFDS dataset {name!r} ({split!r}) is not prepared in data.data_dir={data_dir!r}: run "
+        "--mode=prepare where there is network access, or set --config.data.image_folder=DIR, "
+        "or use 'digits'.",
+        "--mode=prepare (python main.py --mode=prepare --config=... --config.data.data_dir=DIR) "
+        "or `tfds build --file_format=array_record` writes it; nothing is downloaded at run "
+        "time.") from err
 
 
 def prepared_path(data_dir: str | None, dataset: str, image_size: int) -> pathlib.Path:
@@ -110,12 +112,12 @@ def open_prepared(path: pathlib.Path, split: str) -> RecordSource:
 def _split_root(root: pathlib.Path, split: str) -> pathlib.Path:
   """root/train and root/test when the folder is split so, else the whole folder for both."""
   if not root.is_dir():
-    raise FileNotFoundError(f"Image folder {str(root)!r} is not a directory; set "
+    raise MissingFileError(f"Image folder {str(root)!r} is not a directory; set "
                             "--config.data.image_folder to a tree of PNG/JPEG files.")
   if not (root / "train").is_dir():
     return root
   if not (root / split).is_dir():
-    raise FileNotFoundError(f"Image folder {str(root)!r} has train/ but no {split}/ subfolder.")
+    raise MissingFileError(f"Image folder {str(root)!r} has train/ but no {split}/ subfolder.")
   return root / split
 
 
@@ -125,7 +127,7 @@ def list_images(root: pathlib.Path) -> tuple[list[str], list[str], np.ndarray]:
   files = sorted(str(p.relative_to(root)) for p in root.rglob("*")
                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
   if not files:
-    raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under {str(root)!r}.")
+    raise MissingFileError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) under {str(root)!r}.")
   classes = [pathlib.PurePath(f).parts[0] if len(pathlib.PurePath(f).parts) > 1 else root.name
              for f in files]
   names = sorted(set(classes))
@@ -138,7 +140,7 @@ class ImageFolderSource:
 
   def __init__(self, root: str, split: str = "train", num_channels: int = 3):
     if num_channels not in (1, 3):
-      raise ValueError(f"Image folders give 1 or 3 channels, not num_channels={num_channels}.")
+      raise UserError(f"Image folders give 1 or 3 channels, not num_channels={num_channels}.")
     self.num_channels = num_channels
     self.base = _split_root(pathlib.Path(root), split)
     self.files, self.class_names, self.labels = list_images(self.base)

@@ -18,20 +18,21 @@ import numpy as np
 from absl import flags
 
 from data_sources.pipeline import batch_indices
+from configs.errors import UserError
 
 
 def check_workers(num_workers: int) -> None:
   """Rejects worker counts this platform cannot run (grain starts workers with 'spawn')."""
   if num_workers < 0:
-    raise ValueError(f"data.num_workers={num_workers} must be >= 0 (0: load in this process).")
+    raise UserError(f"data.num_workers={num_workers} must be >= 0 (0: load in this process).")
   if num_workers and "spawn" not in multiprocessing.get_all_start_methods():
-    raise ValueError(f"data.num_workers={num_workers} needs worker processes, which this "
+    raise UserError(f"data.num_workers={num_workers} needs worker processes, which this "
                      "platform cannot start; set data.num_workers=0.")
 
 
 def local_batch_size(global_batch: int, process_count: int) -> int:
   if global_batch % process_count:
-    raise ValueError(f"Batch size {global_batch} must be divisible by {process_count} processes.")
+    raise UserError(f"Batch size {global_batch} must be divisible by {process_count} processes.")
   return global_batch // process_count
 
 
@@ -68,7 +69,7 @@ class GrainBatches:
                process_count: int = 1, num_workers: int = 0, prefetch: int = 2):
     check_workers(num_workers)
     if prefetch < 0:
-      raise ValueError(f"data.prefetch={prefetch} must be >= 0 (batches prepared ahead).")
+      raise UserError(f"data.prefetch={prefetch} must be >= 0 (batches prepared ahead).")
     local_batch_size(global_batch, process_count)
     self._stream = example_stream(source, transforms, seed)
     self._num_examples, self._seed, self._batch = len(source), seed, global_batch
@@ -159,6 +160,6 @@ class StatelessBatches:
 def _check_same_data(state: dict, **expected) -> None:
   saved = {k: state.get(k) for k in expected}
   if saved != expected:
-    raise ValueError(f"The checkpoint's data position belongs to other data ({saved}; this config "
+    raise UserError(f"The checkpoint's data position belongs to other data ({saved}; this config "
                      f"gives {expected}). Resume with the data settings the run started with "
                      "(config.json in its workdir) or use a new --workdir.")

@@ -12,6 +12,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
+from configs.errors import UserError
 
 
 
@@ -26,10 +27,10 @@ class GaussianMixture:
   def __post_init__(self):
     w, m, c = (np.asarray(a, np.float64) for a in (self.weights, self.means, self.covs))
     if w.ndim != 1 or m.shape != (w.size, m.shape[-1]) or c.shape != m.shape + m.shape[-1:]:
-      raise ValueError("GaussianMixture needs weights (K,), means (K, D), covs (K, D, D); got "
+      raise UserError("GaussianMixture needs weights (K,), means (K, D), covs (K, D, D); got "
                        f"{w.shape}, {m.shape}, {c.shape}.")
     if not np.isclose(w.sum(), 1.0) or np.any(w <= 0):
-      raise ValueError(f"GaussianMixture weights must be positive and sum to 1; got {w}.")
+      raise UserError(f"GaussianMixture weights must be positive and sum to 1; got {w}.")
 
   @property
   def dim(self) -> int:
@@ -94,7 +95,7 @@ class GaussianMixture:
     obs = np.asarray(observed_coords, int)
     unobs = np.setdiff1d(np.arange(self.dim), obs)
     if obs.size == 0 or unobs.size == 0 or len(set(obs.tolist())) != obs.size:
-      raise ValueError(f"observed_coords={obs.tolist()} must be distinct, non-empty and leave "
+      raise UserError(f"observed_coords={obs.tolist()} must be distinct, non-empty and leave "
                        f"some of the {self.dim} coordinates unobserved.")
     v = np.asarray(values, np.float64).reshape(obs.size)
     log_w, means, covs = [], [], []
@@ -117,7 +118,7 @@ class GaussianMixture:
     noise_std > 0 (the noise-free posterior is degenerate; `conditional` gives it for masks)."""
     a = np.asarray(matrix, np.float64)
     if noise_std <= 0 or a.ndim != 2 or a.shape[1] != self.dim:
-      raise ValueError(f"linear_posterior needs noise_std > 0 (got {noise_std}) and a matrix "
+      raise UserError(f"linear_posterior needs noise_std > 0 (got {noise_std}) and a matrix "
                        f"(K, {self.dim}) (got {a.shape}); use `conditional` without noise.")
     v = np.asarray(y, np.float64).reshape(a.shape[0])
     log_w, means, covs = [], [], []

@@ -2,6 +2,7 @@
 import numpy as np
 
 from data_sources.transforms import to_unit_interval
+from configs.errors import UserError
 
 
 def batch_indices(num_examples: int, seed: int, step: int, global_batch: int,
@@ -12,7 +13,7 @@ def batch_indices(num_examples: int, seed: int, step: int, global_batch: int,
   sees the same data, whatever the number of hosts.
   """
   if global_batch % process_count:
-    raise ValueError(f"Batch size {global_batch} must be divisible by {process_count} processes.")
+    raise UserError(f"Batch size {global_batch} must be divisible by {process_count} processes.")
   idx = np.random.default_rng([seed, step]).integers(0, num_examples, size=global_batch)
   local = global_batch // process_count
   return idx[process_index * local:(process_index + 1) * local]

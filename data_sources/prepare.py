@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from data_sources import images, transforms
+from configs.errors import UserError
 
 
 def prepare_tfds(tfds_name: str, data_dir: str | None) -> str:
@@ -110,7 +111,7 @@ def prepare_folder(root: str, *, name: str, crop_resize: transforms.CropResize,
   splits = ("train", "test") if (pathlib.Path(root) / "train").is_dir() else ("train",)
   sources = {s: images.ImageFolderSource(root, s, num_channels) for s in splits}
   if len({tuple(s.class_names) for s in sources.values()}) > 1:
-    raise ValueError(f"The splits of {root!r} have different class subfolders; give every split "
+    raise UserError(f"The splits of {root!r} have different class subfolders; give every split "
                      "the same classes.")
   builder = PreparedImages(sources=sources, crop_resize=crop_resize, num_workers=num_workers,
                            data_dir=str(path.parents[2]), file_format="array_record",

@@ -12,6 +12,7 @@ import dataclasses
 import grain
 import numpy as np
 from PIL import Image
+from configs.errors import UserError
 
 
 def center_crop(image: np.ndarray, side: int | None = None) -> np.ndarray:
@@ -34,7 +35,7 @@ def box_resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
   """Mean over f x f blocks, rounded (Karras et al.'s repeated 2x2 averages for f = 2^k)."""
   h, w, c = image.shape
   if h % height or w % width or h // height != w // width:
-    raise ValueError(f"Box resizing needs an integer factor; cannot take {h}x{w} to "
+    raise UserError(f"Box resizing needs an integer factor; cannot take {h}x{w} to "
                      f"{height}x{width}. Use images whose side is a multiple of {height}.")
   f = h // height
   blocks = image.reshape(height, f, width, f, c).astype(np.float64)
@@ -48,7 +49,7 @@ RESIZE_METHODS = {"bilinear": _pil_resize(Image.BILINEAR), "bicubic": _pil_resiz
 def resize(image: np.ndarray, height: int, width: int, method: str = "bilinear") -> np.ndarray:
   """uint8 (H, W, C) -> (height, width, C) with RESIZE_METHODS[method]."""
   if method not in RESIZE_METHODS:
-    raise ValueError(f"Unknown resize method {method!r}; choose one of {list(RESIZE_METHODS)}.")
+    raise UserError(f"Unknown resize method {method!r}; choose one of {list(RESIZE_METHODS)}.")
   if image.shape[:2] == (height, width):
     return image
   return RESIZE_METHODS[method](image, height, width)

@@ -24,6 +24,7 @@ import optax
 
 from data_sources.images import load_digits
 from evaluation import batched, cache, metrics, preprocess, stats
+from configs.errors import UserError
 
 IMAGE_SIZE = 8
 NUM_CLASSES = 10
@@ -115,7 +116,7 @@ def read_digits_net(path) -> dict:
     variables = flax.serialization.msgpack_restore(f.read())
   expected = jax.tree.map(lambda a: a.shape, _abstract_variables())
   if jax.tree.map(np.shape, variables) != expected:
-    raise ValueError(f"{path} does not hold DigitsNet variables; delete it to retrain.")
+    raise UserError(f"{path} does not hold DigitsNet variables; delete it to retrain.")
   return variables
 
 

@@ -15,6 +15,7 @@ import flax
 import numpy as np
 
 from evaluation import cache, inception
+from configs.errors import MissingFileError, UserError, UserKeyError
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")
@@ -52,12 +53,17 @@ def find_weights(path=None) -> pathlib.Path:
   for p in paths:
     if p.is_file():
       return p
-  raise FileNotFoundError(
-      f"FID Inception weights not found (looked at: {', '.join(map(str, paths))}). Nothing is "
-      f"downloaded at run time: download {WEIGHTS_URL} where there is network access and put it "
-      f"at {cache.cache_dir() / PTH_NAME} (the directory is ${cache.CACHE_ENV} if set), or pass "
-      "its path; optionally convert it once to safetensors with "
-      "`python scripts/convert_inception_weights.py`, so that reading it needs no torch.")
+  message = (f"eval.inception_weights={str(path)!r} is not a file; pass "
+             "--config.eval.inception_weights=PATH of a .pth or .safetensors file." if path else
+             "FID Inception weights not found: pass --config.eval.inception_weights=PATH (a .pth "
+             f"or .safetensors file) or put {PTH_NAME} in {cache.cache_dir()}.")
+  raise MissingFileError(
+      message,
+      detail=f"Looked at: {', '.join(map(str, paths))}. Nothing is downloaded at run time: "
+      f"download {WEIGHTS_URL} where there is network access and put it at "
+      f"{cache.cache_dir() / PTH_NAME} (the directory is ${cache.CACHE_ENV} if set), or pass its "
+      "path as --config.eval.inception_weights=PATH; optionally convert it once to safetensors "
+      "with `python scripts/convert_inception_weights.py`, so that reading it needs no torch.")
 
 
 def read_state_dict(path) -> dict[str, np.ndarray]:
@@ -70,7 +76,7 @@ def read_state_dict(path) -> dict[str, np.ndarray]:
     import torch  # pylint: disable=g-import-not-at-top  # optional: only for .pth files
     state = torch.load(path, map_location="cpu", weights_only=True)
     return {key: value.numpy() for key, value in state.items()}
-  raise ValueError(f"{path}: expected a .pth or .safetensors file.")
+  raise UserError(f"{path}: expected a .pth or .safetensors file.")
 
 
 def _flax_path(key: str) -> tuple[str, tuple[str, ...], Callable]:
@@ -80,7 +86,7 @@ def _flax_path(key: str) -> tuple[str, tuple[str, ...], Callable]:
     if key == suffix or key.endswith("." + suffix):
       modules = key[:-len(suffix)].split(".")[:-1] + [suffix.split(".")[0]]
       return collection, tuple(modules) + (leaf,), transform
-  raise KeyError(f"torch key {key!r} has no flax counterpart (known suffixes: "
+  raise UserKeyError(f"torch key {key!r} has no flax counterpart (known suffixes: "
                  f"{sorted(_LEAF_RULES)}, ignored: {_IGNORED_SUFFIX}).")
 
 
@@ -106,11 +112,11 @@ def torch_to_flax_variables(state_dict: Mapping[str, np.ndarray]) -> dict:
 def _check_same_leaves(flat: dict, expected: dict) -> None:
   missing, unexpected = set(expected) - set(flat), set(flat) - set(expected)
   if missing or unexpected:
-    raise ValueError(f"state dict does not fit the FID Inception: missing {sorted(missing)[:5]} "
+    raise UserError(f"state dict does not fit the FID Inception: missing {sorted(missing)[:5]} "
                      f"({len(missing)}), unexpected {sorted(unexpected)[:5]} ({len(unexpected)}).")
   for path, abstract in expected.items():
     if flat[path].shape != abstract.shape:
-      raise ValueError(f"{'/'.join(path)}: shape {flat[path].shape}, expected {abstract.shape}.")
+      raise UserError(f"{'/'.join(path)}: shape {flat[path].shape}, expected {abstract.shape}.")
 
 
 def load_inception_variables(path=None) -> dict:

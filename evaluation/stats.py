@@ -11,6 +11,7 @@ import io
 import numpy as np
 
 from evaluation import cache
+from configs.errors import UserKeyError
 
 
 class FeatureStats:
@@ -68,7 +69,7 @@ def load_stats(path) -> ReferenceStats:
   with np.load(path, allow_pickle=False) as f:
     missing = {"mu", "sigma"} - set(f.files)
     if missing:
-      raise KeyError(f"{path}: no {sorted(missing)} in the stats file (keys: {f.files}).")
+      raise UserKeyError(f"{path}: no {sorted(missing)} in the stats file (keys: {f.files}).")
     return ReferenceStats(mu=f["mu"], sigma=f["sigma"],
                           num_images=int(f["num_images"]) if "num_images" in f.files else None,
                           resize=str(f["resize"]) if "resize" in f.files else None)

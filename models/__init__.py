@@ -13,6 +13,7 @@ from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
 from models.parameterization import (EDM, PARAMETERIZATIONS, Preconditioning, VEContinuous,
                                      VEDiscrete, VPContinuous, VPDiscrete, parameterization_name)
 from models.score import NetworkScore
+from configs.errors import UserError
 
 NETWORKS = {
     "mlp": MLP,            # low-dimensional data
@@ -29,7 +30,7 @@ MODEL_NAMES = tuple(sorted([*NETWORKS, ANALYTIC]))
 
 def get_network_class(name: str):
   if name not in NETWORKS:
-    raise ValueError(f"Unknown model {name!r}; choose one of {list(MODEL_NAMES)}.")
+    raise UserError(f"Unknown model {name!r}; choose one of {list(MODEL_NAMES)}.")
   return NETWORKS[name]
 
 

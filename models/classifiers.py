@@ -19,6 +19,7 @@ import numpy as np
 
 from models.layers import GaussianFourierProjection
 from sde_lib import SDE
+from configs.errors import UserError
 
 NOISE_INPUTS = ("log_sigma", "time")
 _conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
@@ -130,7 +131,7 @@ CLASSIFIERS = {"wrn": WideResNet, "conv": ConvClassifier, "mlp": MLPClassifier}
 
 def get_classifier_class(name: str):
   if name not in CLASSIFIERS:
-    raise ValueError(f"Unknown classifier.name {name!r}; choose one of "
+    raise UserError(f"Unknown classifier.name {name!r}; choose one of "
                      f"{sorted([*CLASSIFIERS, 'gmm_analytic'])}.")
   return CLASSIFIERS[name]
 
@@ -146,7 +147,7 @@ class NoiseConditionalClassifier:
 
   def __post_init__(self):
     if self.noise_input not in NOISE_INPUTS:
-      raise ValueError(f"Unknown classifier noise input {self.noise_input!r}; choose one of "
+      raise UserError(f"Unknown classifier noise input {self.noise_input!r}; choose one of "
                        f"{NOISE_INPUTS}.")
 
   def _noise(self, t):

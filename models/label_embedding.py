@@ -2,6 +2,7 @@
 Salimans 2022): label_classes + 1 rows, the last one the null label of unconditional outputs."""
 import flax.linen as nn
 import jax.numpy as jnp
+from configs.errors import UserError
 
 
 def null_labels(batch: int, label_classes: int):
@@ -18,7 +19,7 @@ def add_class_embedding(temb, class_labels, label_classes: int):
   if not label_classes:
     return temb
   if temb is None:
-    raise ValueError("A class-conditional network (model.label_classes > 0) needs the noise "
+    raise UserError("A class-conditional network (model.label_classes > 0) needs the noise "
                      "embedding too: set model.conditional=True.")
   if class_labels is None:
     class_labels = null_labels(temb.shape[0], label_classes)

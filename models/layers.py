@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models import up_fir_dn
+from configs.errors import UserError
 
 Array = Any
 
@@ -29,7 +30,7 @@ def get_act(nonlinearity: str) -> Callable[[Array], Array]:
   try:
     return _ACTIVATIONS[nonlinearity.lower()]
   except KeyError:
-    raise ValueError(f'Unknown nonlinearity {nonlinearity!r}.') from None
+    raise UserError(f'Unknown nonlinearity {nonlinearity!r}.') from None
 
 
 # Computation dtypes by config name (model.dtype); parameters are always float32.
@@ -41,7 +42,7 @@ def get_compute_dtype(name: str):
   try:
     return COMPUTE_DTYPES[name]
   except KeyError:
-    raise ValueError(f'Unknown model.dtype {name!r}; choose one of '
+    raise UserError(f'Unknown model.dtype {name!r}; choose one of '
                      f'{sorted(COMPUTE_DTYPES)}.') from None
 
 

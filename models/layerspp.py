@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from models import up_fir_dn
 from models.layers import (NIN, AttnBlock, conv1x1, conv3x3, default_init,
                            group_norm)
+from configs.errors import UserError
 
 Array = Any
 
@@ -38,7 +39,7 @@ class Combine(nn.Module):
       return jnp.concatenate([h, y], axis=-1)
     if self.method == 'sum':
       return h + y
-    raise ValueError(f'Unknown combine method {self.method!r}.')
+    raise UserError(f'Unknown combine method {self.method!r}.')
 
 
 class AttnBlockpp(AttnBlock):

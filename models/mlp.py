@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from models.label_embedding import add_class_embedding
+from configs.errors import UserError
 
 
 def sinusoidal_embedding(labels, dim: int, max_positions: int = 10000):
@@ -33,7 +34,7 @@ class MLP(nn.Module):
     if self.embedding_type == "fourier":
       labels = 100.0 * jnp.log(labels)
     elif self.embedding_type != "positional":
-      raise ValueError(f"Unknown embedding_type {self.embedding_type!r}; use 'fourier' or 'positional'.")
+      raise UserError(f"Unknown embedding_type {self.embedding_type!r}; use 'fourier' or 'positional'.")
     temb = sinusoidal_embedding(labels, self.nf)
     temb = nn.Dense(self.nf)(nn.swish(nn.Dense(self.nf)(temb)))
     temb = add_class_embedding(temb, class_labels, self.label_classes)

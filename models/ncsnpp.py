@@ -16,6 +16,7 @@ from models.layers import (GaussianFourierProjection, conv3x3, default_init,
                            get_act, get_timestep_embedding, group_norm,
                            maybe_remat)
 from models.label_embedding import add_class_embedding
+from configs.errors import UserError
 
 _CHOICES = {
     'resblock_type': ('ddpm', 'biggan'),
@@ -61,7 +62,7 @@ class NCSNpp(nn.Module):
   def _check_options(self):
     for key, allowed in _CHOICES.items():
       if getattr(self, key) not in allowed:
-        raise ValueError(f'{key}={getattr(self, key)!r}; expected one of '
+        raise UserError(f'{key}={getattr(self, key)!r}; expected one of '
                          f'{allowed}.')
 
   def _time_embedding(self, labels, act):

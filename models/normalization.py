@@ -10,6 +10,7 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from configs.errors import UserError
 
 EPS = 1e-5
 
@@ -113,7 +114,7 @@ def get_normalization(name: str, num_classes: int = 0, dtype=jnp.float32):
       raise NotImplementedError(f"No conditional version of {name!r}.")
     return functools.partial(ConditionalInstanceNorm2dPlus, num_classes=num_classes)
   if name not in _NORMS:
-    raise ValueError(f"Unknown normalization {name!r}; choose from {sorted(_NORMS)}.")
+    raise UserError(f"Unknown normalization {name!r}; choose from {sorted(_NORMS)}.")
   if name == "GroupNorm":
     return functools.partial(nn.GroupNorm, dtype=dtype)
   return _NORMS[name]

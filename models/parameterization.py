@@ -24,6 +24,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from sde_lib import SDE
+from configs.errors import UserError
 
 
 class Preconditioning(NamedTuple):
@@ -146,11 +147,11 @@ def parameterization_name(name: str, sde_name: str, continuous: bool) -> str:
   """Resolves 'score_sde' (the released convention for this SDE) and checks the name."""
   if name == "score_sde":
     if (sde_name, continuous) not in RELEASED:
-      raise ValueError(f"The released code has no convention for sde {sde_name!r}; set "
+      raise UserError(f"The released code has no convention for sde {sde_name!r}; set "
                        f"model.parameterization to one of {sorted(PARAMETERIZATIONS)}.")
     return RELEASED[(sde_name, continuous)]
   if name not in PARAMETERIZATIONS:
-    raise ValueError(f"Unknown parameterization {name!r}; choose 'score_sde' or one of "
+    raise UserError(f"Unknown parameterization {name!r}; choose 'score_sde' or one of "
                      f"{sorted(PARAMETERIZATIONS)}.")
   return name
 

@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from configs.errors import UserError
 
 
 def _torch_bias_init(fan_in: int):
@@ -74,7 +75,7 @@ def _residual(x, y, output_dim, normalization, resample, act, dilation):
     h = ConvMeanPool(output_dim)(h)
     return h + ConvMeanPool(output_dim, kernel_size=1)(x)
   if resample is not None:
-    raise ValueError(f"Unknown resample {resample!r}.")
+    raise UserError(f"Unknown resample {resample!r}.")
   shortcut = x
   if output_dim != x.shape[-1]:
     conv = ncsn_conv3x3 if dilation > 1 else ncsn_conv1x1
@@ -192,7 +193,7 @@ def resize(x, shape: Sequence[int], interpolation: str):
   """Resizes (B, H, W, C) to (B, *shape, C) with 'bilinear' or 'nearest_neighbor'."""
   methods = {"bilinear": "bilinear", "nearest_neighbor": "nearest"}
   if interpolation not in methods:
-    raise ValueError(f"Unknown interpolation {interpolation!r}; choose from {sorted(methods)}.")
+    raise UserError(f"Unknown interpolation {interpolation!r}; choose from {sorted(methods)}.")
   return jax.image.resize(x, (x.shape[0], *shape, x.shape[-1]), methods[interpolation])
 
 

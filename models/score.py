@@ -6,6 +6,7 @@ import jax.numpy as jnp
 
 from models.parameterization import network_input, preconditioned_score
 from sde_lib import SDE
+from configs.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +42,7 @@ class NetworkScore:
   def score_at_level(self, params, x, level, *, labels=None, train=False, rng=None):
     """Score at the SDE's discrete noise levels (B,) int (discrete parameterisations only)."""
     if not hasattr(self.parameterization, "precondition_level"):
-      raise ValueError(f"{type(self.parameterization).__name__} is a continuous-time "
+      raise UserError(f"{type(self.parameterization).__name__} is a continuous-time "
                        "parameterisation; discrete training (training.continuous=False) needs "
                        "'vp_discrete' or 've_discrete' (the released VP / VE conventions).")
     p = self.parameterization.precondition_level(level)

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
+from configs.errors import UserError
 
 DATA_AXIS = "data"
 
@@ -40,8 +41,8 @@ class DataParallel:
 
   def check_batch_size(self, global_batch: int, what: str = "training.batch_size"):
     if global_batch % jax.device_count():
-      raise ValueError(f"{what}={global_batch} must be divisible by the number of devices "
-                       f"({jax.device_count()}).")
+      raise UserError(f"{what}={global_batch} must be divisible by the number of devices "
+                      f"({jax.device_count()}); set --config.{what} to a multiple of it.")
 
   def check_same_on_all_hosts(self, what: str, value: int) -> None:
     """Every host must run with the same `value` of setting `what` (a no-op on one host)."""
@@ -49,7 +50,7 @@ class DataParallel:
       try:
         multihost_utils.assert_equal(np.int64(value), what)
       except AssertionError as err:
-        raise ValueError(f"{what}={value} on host {jax.process_index()}, but the hosts differ "
+        raise UserError(f"{what}={value} on host {jax.process_index()}, but the hosts differ "
                          f"({err}); start every host with the same config.") from None
 
   def global_array(self, local: np.ndarray, sharding: NamedSharding | None = None, *,
@@ -62,7 +63,7 @@ class DataParallel:
     sharding = sharding or self.batch
     axis = 1 if sharding == self.stacked_batch else 0
     if global_batch is not None and local.shape[axis] * jax.process_count() != global_batch:
-      raise ValueError(f"This host's batch holds {local.shape[axis]} examples; a global batch of "
+      raise UserError(f"This host's batch holds {local.shape[axis]} examples; a global batch of "
                        f"{global_batch} over {jax.process_count()} processes needs "
                        f"{global_batch // jax.process_count()} on every host.")
     return jax.make_array_from_process_local_data(sharding, local)

@@ -1,7 +1,7 @@
 """Samplers: time grids, predictor-corrector, the probability-flow ODE, fast solvers and
-likelihoods (Song et al. 2021, Sec. 4; ARCHITECTURE.md: grid x parameterisation x solver).
+likelihoods (Song et al. 2021, Sec. 4; docs/design.md: grid x parameterisation x solver).
 
-Every registry maps a name to its implementation; each get_* raises ValueError listing the
+Every registry maps a name to its implementation; each get_* raises UserError listing the
 valid names. All samplers query a ModelFns, take per-sample keys and report their NFE.
 """
 from samplers.correctors import CORRECTORS, Corrector, get_corrector

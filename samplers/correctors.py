@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from samplers.per_sample_keys import per_sample_normal, per_sample_uniform
 from sde_lib import batch_expand
+from configs.errors import UserError
 
 
 class Corrector(NamedTuple):
@@ -112,5 +113,5 @@ CORRECTORS = {
 def get_corrector(name: str) -> Corrector:
   """The corrector registered as `name` (one of CORRECTORS)."""
   if name not in CORRECTORS:
-    raise ValueError(f"Unknown corrector {name!r}; choose one of {sorted(CORRECTORS)}.")
+    raise UserError(f"Unknown corrector {name!r}; choose one of {sorted(CORRECTORS)}.")
   return CORRECTORS[name]

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from samplers.per_sample_keys import per_sample_normal, per_sample_prior
 from sde_lib import batch_expand
+from configs.errors import UserError
 
 
 def ddim_sample(fns, times, keys, shape, eta: float = 0.0, denoise: bool = True):
@@ -17,7 +18,7 @@ def ddim_sample(fns, times, keys, shape, eta: float = 0.0, denoise: bool = True)
   denoising step x0 = D(x, eps) if `denoise` (n NFE in all). keys (B, key): per-sample keys;
   the prior from step 0 of each, step i's noise from step i + 1."""
   if eta < 0:
-    raise ValueError(f"sampling.eta must be >= 0; got {eta}.")
+    raise UserError(f"sampling.eta must be >= 0; got {eta}.")
   x = per_sample_prior(fns.sde, keys, 0, shape)
 
   def body(x, inputs):

@@ -12,6 +12,7 @@ eps to noise-free data (the denoising step; see each solver). Spacings:
 """
 import jax.numpy as jnp
 import numpy as np
+from configs.errors import UserError
 
 
 def _levels(sde, eps: float):
@@ -47,7 +48,7 @@ GRIDS = {"uniform": uniform, "edm": edm, "logsnr": logsnr, "quadratic": quadrati
 def get_grid(name: str):
   """The grid function registered as `name`: fn(sde, n, eps, rho) -> times (n,)."""
   if name not in GRIDS:
-    raise ValueError(f"Unknown grid {name!r}; choose one of {sorted(GRIDS)}.")
+    raise UserError(f"Unknown grid {name!r}; choose one of {sorted(GRIDS)}.")
   return GRIDS[name]
 
 
@@ -56,9 +57,9 @@ def make_grid(sde, name: str, num_steps: int, eps: float, rho: float = 7.0):
   dtype (float64 under jax_enable_x64)."""
   grid = get_grid(name)
   if num_steps < 1:
-    raise ValueError(f"sampling.num_steps must be at least 1; got {num_steps}.")
+    raise UserError(f"sampling.num_steps must be at least 1; got {num_steps}.")
   if not 0.0 < eps < sde.T:
-    raise ValueError(f"sampling.eps={eps} must lie in (0, T={sde.T}).")
+    raise UserError(f"sampling.eps={eps} must lie in (0, T={sde.T}).")
   if num_steps == 1:
     return jnp.full((1,), sde.T)
   return grid(sde, num_steps, eps, rho).at[0].set(sde.T).at[-1].set(eps)

@@ -13,6 +13,7 @@ import numpy as np
 
 from samplers.per_sample_keys import step_keys
 from samplers.ode import flow_drift, integrate
+from configs.errors import UserError
 
 
 class TraceEstimator(NamedTuple):
@@ -50,7 +51,7 @@ TRACE_ESTIMATORS = {
 def get_trace_estimator(name: str) -> TraceEstimator:
   """The trace estimator registered as `name` (one of TRACE_ESTIMATORS)."""
   if name not in TRACE_ESTIMATORS:
-    raise ValueError(
+    raise UserError(
         f"Unknown trace estimator {name!r}; choose one of {sorted(TRACE_ESTIMATORS)}.")
   return TRACE_ESTIMATORS[name]
 

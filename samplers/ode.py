@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from samplers.per_sample_keys import per_sample_prior
+from configs.errors import UserError
 
 # name -> (solver class, new vector-field evaluations per step; all three reuse the last stage).
 ODE_SOLVERS = {
@@ -26,7 +27,7 @@ INITIAL_EVALS = 1
 def get_ode_solver(name: str):
   """(solver class, evaluations per step) registered as `name` (one of ODE_SOLVERS)."""
   if name not in ODE_SOLVERS:
-    raise ValueError(f"Unknown ODE solver {name!r}; choose one of {sorted(ODE_SOLVERS)}.")
+    raise UserError(f"Unknown ODE solver {name!r}; choose one of {sorted(ODE_SOLVERS)}.")
   return ODE_SOLVERS[name]
 
 
@@ -70,7 +71,7 @@ def ode_sample(fns, keys, shape, rtol: float = 1e-5, atol: float = 1e-5, method:
   failed are NaN.
   """
   if fns.project is not None:
-    raise ValueError("The adaptive ODE solver cannot apply a per-step projection (e.g. "
+    raise UserError("The adaptive ODE solver cannot apply a per-step projection (e.g. "
                      "inpainting's replacement); use a grid solver (pc, ddim, heun, ...).")
   drift = flow_drift(fns)
   x = per_sample_prior(fns.sde, keys, 0, shape)

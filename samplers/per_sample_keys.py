@@ -1,5 +1,5 @@
 """Per-sample keys: randomness that does not depend on batch size or device count
-(ARCHITECTURE.md, principle 8).
+(docs/design.md, principle 3).
 
 Sample j owns the key fold_in(base_key, j); the noise it sees at step s is drawn from
 fold_in(key_j, s). So sample j is the same whether it is drawn alone, in a batch of 8 or

@@ -11,6 +11,7 @@ from typing import Callable, NamedTuple
 import jax.numpy as jnp
 
 from sde_lib import batch_expand
+from configs.errors import UserError
 
 
 class Predictor(NamedTuple):
@@ -46,7 +47,7 @@ def ancestral_sampling(fns, x, step, noise, probability_flow):
   sigma_t^2 = beta_t) or the posterior std b_j sigma_{j-1} / sigma_j (SMLD), as
   `sde.ancestral_variance` says. Stochastic only."""
   if probability_flow:
-    raise ValueError("Ancestral sampling has no probability-flow variant; use "
+    raise UserError("Ancestral sampling has no probability-flow variant; use "
                      "'euler_maruyama' or 'reverse_diffusion' with probability_flow=True.")
   x_mean = (x + step.b**2 * fns.score(x, _times(step, x))) / step.a
   std = step.b * step.sigma_next / step.sigma if fns.sde.ancestral_variance == "posterior" else step.b
@@ -70,5 +71,5 @@ PREDICTORS = {
 def get_predictor(name: str) -> Predictor:
   """The predictor registered as `name` (one of PREDICTORS)."""
   if name not in PREDICTORS:
-    raise ValueError(f"Unknown predictor {name!r}; choose one of {sorted(PREDICTORS)}.")
+    raise UserError(f"Unknown predictor {name!r}; choose one of {sorted(PREDICTORS)}.")
   return PREDICTORS[name]

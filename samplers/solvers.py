@@ -9,6 +9,7 @@ from samplers.edm import euler_sample, heun_sample
 from samplers.ode import ode_sample
 from samplers.pc import pc_sample, pc_steps
 from samplers.unipc import unipc
+from configs.errors import UserError
 
 
 class Solver(NamedTuple):
@@ -46,5 +47,5 @@ SOLVERS = {
 def get_solver(name: str) -> Solver:
   """The solver registered as `name` (one of SOLVERS)."""
   if name not in SOLVERS:
-    raise ValueError(f"Unknown sampling method {name!r}; choose one of {sorted(SOLVERS)}.")
+    raise UserError(f"Unknown sampling method {name!r}; choose one of {sorted(SOLVERS)}.")
   return SOLVERS[name]

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 
 from samplers.multistep import final_denoise, log_snr_steps, phi_functions
 from samplers.per_sample_keys import per_sample_prior
+from configs.errors import UserError
 
 UNIPC_ORDERS = (1, 2, 3)
 UNIPC_VARIANTS = ("bh1", "bh2")
@@ -83,9 +84,9 @@ def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = Tru
   steps). variant: B(h), 'bh2' or 'bh1' (see above). keys (B, key): per-sample keys (the prior
   from step 0). NFE = n - 1 (+ 1 to denoise)."""
   if order not in UNIPC_ORDERS:
-    raise ValueError(f"sampling.solver_order for unipc must be one of {UNIPC_ORDERS}; got {order}.")
+    raise UserError(f"sampling.solver_order for unipc must be one of {UNIPC_ORDERS}; got {order}.")
   if variant not in UNIPC_VARIANTS:
-    raise ValueError(f"sampling.unipc_variant must be one of {UNIPC_VARIANTS}; got {variant!r}.")
+    raise UserError(f"sampling.unipc_variant must be one of {UNIPC_VARIANTS}; got {variant!r}.")
   n = times.shape[0]
   x = per_sample_prior(fns.sde, keys, 0, shape)
   vec = lambda v: jnp.full((x.shape[0],), v, x.dtype)

@@ -20,9 +20,11 @@ from workflows import build  # pylint: disable=wrong-import-position
 
 
 def config_files(root: pathlib.Path = ROOT) -> list:
-  """Every loadable config file under root/configs (those defining get_config), sorted."""
+  """Every config file under root/configs (those defining get_config) but recorded.py (a
+  workdir's config.json), sorted."""
   files = sorted((root / "configs").rglob("*.py"))
-  return [f for f in files if f.name != "__init__.py" and "def get_config(" in f.read_text()]
+  return [f for f in files if f.name not in ("__init__.py", "recorded.py")
+          and "def get_config(" in f.read_text()]
 
 
 def count_params(config) -> int:

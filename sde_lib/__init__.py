@@ -3,6 +3,7 @@ probability-flow ODE."""
 from sde_lib.base import (SDE, DiscreteLevels, ReverseSDE, ScoreFn, batch_expand,
                           standard_normal_logp)
 from sde_lib.sdes import EDMSDE, VESDE, SubVPSDE, VPSDE
+from configs.errors import UserError
 
 SDES = {"vesde": VESDE, "vpsde": VPSDE, "subvpsde": SubVPSDE, "edm": EDMSDE}
 
@@ -10,7 +11,7 @@ SDES = {"vesde": VESDE, "vpsde": VPSDE, "subvpsde": SubVPSDE, "edm": EDMSDE}
 def get_sde(name: str, **kwargs) -> SDE:
   """Builds the SDE registered as `name` (one of SDES) with its parameters."""
   if name not in SDES:
-    raise ValueError(f"Unknown SDE {name!r}; choose one of {sorted(SDES)}.")
+    raise UserError(f"Unknown SDE {name!r}; choose one of {sorted(SDES)}.")
   return SDES[name](**kwargs)
 
 

@@ -10,13 +10,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import data_sources
 import workflows
 from configs import load_config
 from parallel import DataParallel
-from workflows import build, guidance
+from workflows import build, guidance, outputs
 
 pytestmark = pytest.mark.slow
 
@@ -90,10 +91,13 @@ def noisy_accuracy(classifier, params, sde, x, y, t: float) -> float:
 def test_guided_samples_are_the_requested_class(score_workdir, clean_classifier):
   """Guided samples are classified as their class >= 60% of the time; unconditional ones match a
   label assigned the same way (i % 10) about 10% of the time."""
-  guided = workflows.sample(config(**{
-      "sampling.task": "class_conditional", "sampling.class_label": -1,
-      "sampling.guidance_scale": GUIDANCE_SCALE}), score_workdir)
-  labels = np.load(score_workdir / "samples.npz")["labels"]
+  guided_config = config(**{"sampling.task": "class_conditional", "sampling.class_label": -1,
+                            "sampling.guidance_scale": GUIDANCE_SCALE})
+  guided = workflows.sample(guided_config, score_workdir)
+  written = outputs.latest_sample_output(score_workdir, guided_config.sampling)
+  labels = np.load(written)["labels"]
+  grid = np.asarray(Image.open(written.with_suffix(".png")))  # one row per class, 10 per row
+  assert grid.shape == (10 * 65 - 1, 10 * 65 - 1), grid.shape  # 8x8 digits shown 64x64
   np.testing.assert_array_equal(labels, np.arange(NUM_SAMPLES) % 10)
   hits = predict(clean_classifier, guided) == labels
   per_class = [hits[labels == k].mean() for k in range(10)]

@@ -1,6 +1,7 @@
 """Offline digits metric: a deterministic CNN trained on first use; its Fréchet distance and IS."""
 import os
 import pathlib
+import stat
 import subprocess
 import sys
 
@@ -37,6 +38,7 @@ def noisy(images_uint8, sigma, seed=0):
 
 def test_first_use_trains_and_caches_atomically(cache_path, variables, monkeypatch):
   assert [p.name for p in cache_path.parent.iterdir()] == [cache_path.name]  # no temp file left
+  assert stat.S_IMODE(cache_path.stat().st_mode) == 0o666 & ~cache.current_umask()  # not 0600
   monkeypatch.setenv(cache.CACHE_ENV, str(cache_path.parent))
   monkeypatch.setattr(digits_features, "train_digits_net", lambda: pytest.fail("retrained"))
   again = digits_features.load_digits_net()

@@ -164,7 +164,8 @@ def test_sample_mode_cycles_classes_and_writes_labels(tmp_path):
   """class_label -1: sample i is class i % K; each class's samples are its component."""
   config = gmm_config(**{"sampling.task": "class_conditional"})
   sample(config, tmp_path)
-  out = np.load(tmp_path / "samples.npz")
+  out = np.load(tmp_path / "samples" /
+                f"class_conditional_all_scale1_{config.sampling.method}_200.npz")
   np.testing.assert_array_equal(out["labels"], np.arange(1200) % 2)
   mixture = guidance_workflow.build.build_mixture(config.data)
   for y in range(2):
@@ -181,7 +182,8 @@ def test_sample_mode_cfg_at_w_zero_matches_classifier_guidance(tmp_path):
                       "model.class_conditional": True, "sampling.guidance_scale": 0.0})
   x_guided, x_cfg = sample(guided, tmp_path / "g"), sample(cfg, tmp_path / "c")
   np.testing.assert_allclose(x_cfg, x_guided, atol=2e-3)
-  assert np.all(np.load(tmp_path / "c" / "samples.npz")["labels"] == 1)
+  written = tmp_path / "c" / "samples" / f"cfg_class1_scale0_{cfg.sampling.method}_200.npz"
+  assert np.all(np.load(written)["labels"] == 1)
 
 
 @pytest.mark.parametrize("overrides,message", [

@@ -18,6 +18,7 @@ import optax
 import pytest
 
 from configs import load_config
+from configs.errors import UserError
 from parallel import DataParallel
 from training import checkpoints
 from training.checkpoints import CheckpointMismatchError
@@ -208,7 +209,7 @@ def test_never_writes_into_a_used_workdir_nor_leaves_half_of_one(tmp_path, monke
   config = case_config("vp_ddpmpp_continuous")
   (tmp_path / "used").mkdir()
   (tmp_path / "used" / "metrics.jsonl").write_text("{}\n")
-  with pytest.raises(FileExistsError, match="not empty"):
+  with pytest.raises(UserError, match="not empty"):
     import_checkpoint(config, tmp_path / "used")
 
   def interrupted(*_):

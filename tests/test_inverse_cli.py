@@ -12,7 +12,7 @@ from PIL import Image
 
 from configs import load_config
 from training import checkpoints
-from workflows import build, sample as sample_mode
+from workflows import build, outputs, sample as sample_mode
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY_DIGITS = {"model.nf": 8, "model.ch_mult": (1,), "model.num_res_blocks": 1,
@@ -32,15 +32,17 @@ def test_gmm_inpainting_from_the_command_line(tmp_path):
                     "--config.sampling.num_steps=50", "--config.sampling.num_inputs=5",
                     "--config.sampling.samples_per_input=3", "--config.sampling.batch_size=8")
   assert result.returncode == 0, result.stderr
-  with np.load(tmp_path / "samples.npz") as out:
+  config = load_config("configs/gmm_analytic.py:vpsde")
+  written = tmp_path / "samples" / f"inpaint_replacement_{config.sampling.method}_50.npz"
+  assert str(written) in result.stdout, result.stdout  # the path written is printed
+  with np.load(written) as out:
     samples, inputs, y, mask = out["samples"], out["inputs"], out["observations"], out["masks"]
   assert samples.shape == (5, 3, 2) and inputs.shape == (5, 2) and mask.tolist() == [True, False]
-  config = load_config("configs/gmm_analytic.py:vpsde")
   np.testing.assert_array_equal(inputs, build.load_split(config, "test")[:5])
   np.testing.assert_array_equal(samples[..., 0], np.repeat(inputs[:, None, 0], 3, axis=1))
   np.testing.assert_array_equal(y[:, 0], inputs[:, 0])
   assert np.all(np.isfinite(samples)) and np.ptp(samples[..., 1], axis=1).min() > 0
-  assert (tmp_path / "samples.png").is_file()
+  assert written.with_suffix(".png").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -76,10 +78,13 @@ def test_digits_inverse_problems_keep_the_observation(digits_workdir, task, extr
   else:
     assert y.shape == (3, 4, 4, 1)
     pooled = x.reshape(3, 2, 4, 2, 4, 2, 1).mean(axis=(3, 5))
-    np.testing.assert_allclose(pooled, np.repeat(y[:, None], 2, axis=1), atol=2e-6)
-  grid = np.asarray(Image.open(digits_workdir / "samples.png"))
+    rounding = 8 * np.finfo(np.float32).eps * max(1.0, np.abs(x).max())  # of the pooled sums
+    np.testing.assert_allclose(pooled, np.repeat(y[:, None], 2, axis=1), atol=rounding)
+  written = outputs.latest_sample_output(digits_workdir, config.sampling)  # another test's too
+  assert written.name.startswith(f"{task}_replacement_{config.sampling.method}_3")
+  grid = np.asarray(Image.open(written.with_suffix(".png")))
   assert grid.shape[0] > grid.shape[1] / 4 * 0.5  # 3 rows of [observation | 2 samples | truth]
-  with np.load(digits_workdir / "samples.npz") as saved:
+  with np.load(written) as saved:
     np.testing.assert_array_equal(saved["samples"], x)
 
 
@@ -99,6 +104,8 @@ def test_inputs_from_an_npz_file(digits_workdir, tmp_path):
     ({"sampling.task": "colorize"}, "RGB"),
     ({"sampling.task": "deblur"}, "class_conditional|colorize"),
     ({"sampling.task": "inpaint", "sampling.mask": "circle"}, "half"),
+    ({"sampling.task": "inpaint", "sampling.mask": "file"},
+     "^sampling.mask='file' needs --config.sampling.mask_path=PNG_OR_NPZ.$"),  # not path '.'
     ({"sampling.task": "inpaint", "sampling.inverse_method": "ddrm"}, "repaint"),
     ({"sampling.task": "inpaint", "sampling.observation_noise": 0.1}, "noise-free.*pigdm"),
     ({"sampling.task": "inpaint", "sampling.inverse_method": "dps"}, "observation_noise > 0"),

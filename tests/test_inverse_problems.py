@@ -236,7 +236,7 @@ def test_the_adaptive_ode_refuses_projection():
   with pytest.raises(ValueError, match="grid solver"):
     run(mixture_fns(VP, GMM), conditioning.MaskObservation(np.array([True, False])),
         np.zeros((2, 2), np.float32), (2,), solver="ode")
-  with pytest.raises(ValueError, match="method='pc'"):
+  with pytest.raises(ValueError, match="--config.sampling.method=pc"):
     run(mixture_fns(VP, GMM), conditioning.MaskObservation(np.array([True, False])),
         np.zeros((2, 2), np.float32), (2,), method="repaint", solver="ddim")
 

@@ -157,16 +157,20 @@ def test_noise_free_pigdm_beats_replacement_on_correlated_coordinates():
 # --- the command line -------------------------------------------------------------------------
 
 def test_noisy_inpainting_from_the_command_line(tmp_path):
-  """dps with observation noise 0.1 (1000 PC steps, the default: 200 diverge at this noise):
-  observations are A x + 0.1 A A^+ z with z from the documented per-input keys."""
+  """dps with observation noise 0.1 (1000 PC steps: 200 diverge at this noise): observations are
+  A x + 0.1 A A^+ z with z from the documented per-input keys."""
   result = run_main("--config=configs/gmm_analytic.py:vpsde", f"--workdir={tmp_path}",
                     "--mode=sample", "--config.sampling.task=inpaint",
+                    "--config.sampling.method=pc", "--config.sampling.grid=uniform",
+                    "--config.sampling.num_steps=1000",
                     "--config.sampling.inverse_method=dps",
                     "--config.sampling.observation_noise=0.1",
                     "--config.sampling.num_inputs=5", "--config.sampling.samples_per_input=3",
                     "--config.sampling.batch_size=8")
   assert result.returncode == 0, result.stderr
-  with np.load(tmp_path / "samples.npz") as out:
+  written, = (tmp_path / "samples").glob("inpaint_dps_pc_1000*.npz")
+  assert str(written) in result.stdout  # the path is printed
+  with np.load(written) as out:
     samples, inputs, y = out["samples"], out["inputs"], out["observations"]
   base = jax.random.fold_in(jax.random.key(42), 0x0B5E_0001)  # config.seed, OBSERVATION_STREAM
   z = np.stack([jax.random.normal(jax.random.fold_in(base, k), (2,)) for k in range(5)])

@@ -1,7 +1,17 @@
-"""Files for people: image grids with gutters, atomic writes."""
-import numpy as np
+"""Files for people: image grids with gutters (one row per class), atomic writes with the
+umask's permissions, sample outputs named by task and sampler that never overwrite each other."""
+import json
+import os
+import stat
 
-from workflows import outputs
+import numpy as np
+import pytest
+
+from configs import load_config
+from evaluation import cache
+from workflows import outputs, sample as sample_mode
+
+GMM = "configs/gmm_analytic.py:vpsde"
 
 
 def test_image_grid_tiles_with_white_gutters():
@@ -21,3 +31,74 @@ def test_npz_and_json_writes_leave_no_temporary_files(tmp_path):
   outputs.save_json(tmp_path / "a.json", {"k": 1})
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json", "a.npz"]
   np.testing.assert_array_equal(np.load(tmp_path / "a.npz")["x"], np.arange(3))
+
+
+def test_atomic_writes_are_readable_as_the_umask_allows_and_exclusive_writes_keep_files(tmp_path):
+  """mkstemp leaves 0600: written files get 0666 & ~umask (0644 under the usual 022), as open()
+  gives; overwrite=False never replaces an existing file."""
+  previous = os.umask(0o022)
+  try:
+    outputs.save_json(tmp_path / "a.json", {"k": 1})
+    cache.write_text_atomic(tmp_path / "b.txt", "b", overwrite=False)
+    os.umask(0o077)
+    cache.write_bytes_atomic(tmp_path / "c.bin", b"c")
+  finally:
+    os.umask(previous)
+  modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()}
+  assert modes == {"a.json": 0o644, "b.txt": 0o644, "c.bin": 0o600}, modes
+  with pytest.raises(FileExistsError):
+    cache.write_text_atomic(tmp_path / "b.txt", "new", overwrite=False)
+  assert (tmp_path / "b.txt").read_text() == "b" and len(list(tmp_path.iterdir())) == 3
+
+
+def test_class_conditional_grid_has_one_row_per_class():
+  """Samples of class c (labels i % 10, as class_label=-1 draws them) in row c, blank where a
+  class has fewer samples than the row is wide."""
+  labels = np.arange(23) % 10  # classes 0-2 have 3 samples, the others 2
+  images = (labels / 10.0)[:, None, None, None] * np.ones((23, 2, 2, 1), np.float32)  # [0, 1)
+  tiles, cols = outputs.rows_by_class(images, labels, num_classes=10)
+  grid = outputs.image_grid(tiles, centered=False, cols=cols)
+  assert cols == 3 and grid.shape == (10 * 3 - 1, 3 * 3 - 1, 1)
+  for c in range(10):
+    row = grid[3 * c:3 * c + 2, :, 0]
+    np.testing.assert_array_equal(row[:, :2], round(c / 10 * 255))
+    np.testing.assert_array_equal(row[:, 6:], round(c / 10 * 255) if c < 3 else 255)
+
+
+def test_output_names_say_the_task_and_sampler():
+  config = load_config(GMM)
+  name = lambda **sampling: outputs.sample_output_name(
+      load_config(GMM, {f"sampling.{k}": v for k, v in sampling.items()}).sampling)
+  assert name(method="dpm_solver_2m", num_steps=10) == "unconditional_dpm_solver_2m_10"
+  assert name(method="ode") == f"unconditional_ode_{config.sampling.ode_solver}"
+  assert name(task="inpaint", inverse_method="repaint", method="pc", num_steps=50) == (
+      "inpaint_repaint_pc_50")
+  assert name(task="class_conditional", method="heun", num_steps=18) == (
+      "class_conditional_all_scale1_heun_18")
+  assert name(task="cfg", class_label=1, guidance_scale=2.5, method="ddim", num_steps=20) == (
+      "cfg_class1_scale2.5_ddim_20")
+
+
+def test_sample_tasks_in_sequence_keep_every_output(tmp_path, capsys):
+  """Two unconditional runs and an inpainting in one workdir: three sets of .npz / .png / .json,
+  the second run suffixed _2, each path printed; the .json holds the sampling settings."""
+  small = {"sampling.method": "pc", "sampling.num_steps": 5, "sampling.num_samples": 8,
+           "sampling.batch_size": 8, "sampling.num_inputs": 2, "sampling.samples_per_input": 4}
+  first = sample_mode(load_config(GMM, small), tmp_path)
+  second = sample_mode(load_config(GMM, small), tmp_path)
+  inpaint = load_config(GMM, {**small, "sampling.task": "inpaint"})
+  sample_mode(inpaint, tmp_path)
+  out = tmp_path / "samples"
+  stems = ["unconditional_pc_5", "unconditional_pc_5_2", "inpaint_replacement_pc_5"]
+  assert sorted(p.name for p in out.iterdir()) == sorted(
+      stem + suffix for stem in stems for suffix in (".json", ".npz", ".png"))
+  printed = capsys.readouterr().out
+  assert all(str(out / f"{stem}.npz") in printed for stem in stems), printed
+  np.testing.assert_array_equal(np.load(out / "unconditional_pc_5.npz")["samples"], first)
+  np.testing.assert_array_equal(np.load(out / "unconditional_pc_5_2.npz")["samples"], second)
+  assert json.loads((out / "inpaint_replacement_pc_5.json").read_text()) == json.loads(
+      json.dumps(inpaint.sampling.to_dict()))
+  assert outputs.latest_sample_output(tmp_path, inpaint.sampling) == (
+      out / "inpaint_replacement_pc_5.npz")
+  assert outputs.latest_sample_output(tmp_path, load_config(GMM, small).sampling) == (
+      out / "unconditional_pc_5_2.npz")

@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import re
 import socket
 import subprocess
 import sys
@@ -142,13 +143,19 @@ def test_resume_of_grain_input_with_workers_gives_same_params_as_uninterrupted(t
 
 
 def test_checkpoint_that_does_not_match_config_is_a_clear_error(tmp_path):
+  """The checkpoint's own check (config.json removed, so the workdir's config check passes):
+  one short line naming the first differing parameter and both shapes."""
   train(small_config(**{"training.n_iters": 5}), tmp_path)
-  with pytest.raises(checkpoints.CheckpointMismatchError, match="does not match"):
+  (tmp_path / "config.json").unlink()
+  with pytest.raises(checkpoints.CheckpointMismatchError, match="does not match") as err:
     train(small_config(**{"training.n_iters": 10, "model.nf": 16}), tmp_path)
+  message = err.value.args[0]
+  assert "\n" not in message and len(message) < 300, message
+  assert re.search(r"first difference at \S+: checkpoint \(.*32.*\), config \(.*16.*\)", message)
 
 
 def test_nan_loss_is_a_clear_error(tmp_path):
-  with pytest.raises(FloatingPointError, match="lower optim.lr"):
+  with pytest.raises(FloatingPointError, match="lower --config.optim.lr"):
     train(small_config(**{"training.n_iters": 5, "optim.lr": float("nan")}), tmp_path)
 
 

@@ -3,6 +3,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+from configs.errors import UserError
 
 
 @flax.struct.dataclass
@@ -27,7 +28,7 @@ def make_optimizer(*, optimizer: str, lr: float, warmup: int, beta1: float, eps:
   elif optimizer == "adamw":
     opt = optax.adamw(schedule, b1=beta1, eps=eps, weight_decay=weight_decay)
   else:
-    raise ValueError(f"Unknown optimizer {optimizer!r}; choose 'adam' or 'adamw'.")
+    raise UserError(f"Unknown optimizer {optimizer!r}; choose 'adam' or 'adamw'.")
   return optax.chain(optax.clip_by_global_norm(grad_clip), opt) if grad_clip >= 0 else opt
 
 

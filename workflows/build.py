@@ -4,6 +4,8 @@ Library packages take plain arguments; this module is the one place that reads c
 """
 import dataclasses
 import functools
+import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +19,7 @@ import samplers
 import sde_lib
 from training import checkpoints, losses
 from training.state import create_train_state, lr_schedule, make_optimizer
+from configs.errors import UserError
 
 RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
 
@@ -26,8 +29,9 @@ def check_config(config) -> None:
   of SDE, dataset, model, parameterisation, loss and samplers, listing the valid ones, before any
   work is done."""
   configs.check_moved_keys(configs.flat_keys(config))
+  check_sizes(config)
   if config.sde.name not in sde_lib.SDES:
-    raise ValueError(f"Unknown sde.name {config.sde.name!r}; choose one of {sorted(sde_lib.SDES)}.")
+    raise UserError(f"Unknown sde.name {config.sde.name!r}; choose one of {sorted(sde_lib.SDES)}.")
   data_sources.check_dataset_name(config.data.dataset)
   if config.model.name != models.ANALYTIC:
     models.get_network_class(config.model.name)
@@ -35,15 +39,58 @@ def check_config(config) -> None:
     models.parameterization_name(config.model.parameterization, config.sde.name,
                                  config.training.continuous)
   if config.training.loss not in ("dsm", "edm"):
-    raise ValueError(f"Unknown training.loss {config.training.loss!r}; choose 'dsm' or 'edm'.")
+    raise UserError(f"Unknown training.loss {config.training.loss!r}; choose 'dsm' or 'edm'.")
   s = config.sampling
   samplers.get_solver(s.method), samplers.get_grid(s.grid), samplers.get_ode_solver(s.ode_solver)
   samplers.get_predictor(s.predictor), samplers.get_corrector(s.corrector)
   samplers.get_trace_estimator(config.eval.trace_estimator)
   if config.eval.features not in FEATURES:
-    raise ValueError(f"Unknown eval.features {config.eval.features!r}; choose one of "
+    raise UserError(f"Unknown eval.features {config.eval.features!r}; choose one of "
                      f"{list(FEATURES)}.")
   check_class_conditional(config)
+
+
+# Counts and sizes that must be at least 1 (or 0 where noted), checked before any work is done.
+POSITIVE_KEYS = ("training.batch_size", "training.n_iters", "training.log_freq",
+                 "training.snapshot_freq", "training.snapshot_freq_for_preemption",
+                 "training.steps_per_call", "training.max_to_keep", "sampling.batch_size",
+                 "sampling.num_samples", "sampling.num_steps", "eval.batch_size",
+                 "eval.num_samples", "eval.num_generated", "eval.bpd_num_repeats",
+                 "classifier.n_iters", "classifier.batch_size")
+NON_NEGATIVE_KEYS = ("training.sample_freq", "eval.kid_examples", "eval.reference_examples",
+                     "data.num_workers", "data.prefetch")
+
+
+def check_sizes(config) -> None:
+  """Every count and batch size in POSITIVE_KEYS is an integer >= 1 (NON_NEGATIVE_KEYS: >= 0)."""
+  for keys, least in ((POSITIVE_KEYS, 1), (NON_NEGATIVE_KEYS, 0)):
+    for key in keys:
+      section, name = key.split(".")
+      if section not in config or name not in config[section]:
+        continue
+      value = config[section][name]
+      if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        raise UserError(f"{key}={value!r} must be an integer >= {least}; set --config.{key}=N.")
+
+
+def check_matches_workdir(config, workdir) -> None:
+  """Raises if config differs from the config.json a run recorded in workdir at a key that
+  defines the model (configs.model_keys), naming the key, both values and the flags that fix it.
+  A workdir without config.json (new, or the analytic model's) passes."""
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.is_file():
+    return
+  try:
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+  except ValueError as err:
+    raise UserError(f"{path} is not valid JSON ({err}); restore it or use a new --workdir.") from None
+  difference = configs.first_model_difference(config, recorded)
+  if difference:
+    key, value, saved = difference
+    flag_value = ",".join(map(str, saved)) if isinstance(saved, list) else saved
+    raise UserError(f"{key}={value!r}, but {workdir} was trained with {saved!r}: pass "
+                    f"--config={workdir} (its config) or --config.{key}={flag_value}, or use a new "
+                    "--workdir.")
 
 
 def check_class_conditional(config) -> None:
@@ -51,13 +98,13 @@ def check_class_conditional(config) -> None:
   component."""
   m, d = config.model, config.data
   if d.dataset == "gmm" and d.num_classes != len(d.gmm_weights):
-    raise ValueError(f"data.num_classes={d.num_classes} but the mixture has "
+    raise UserError(f"data.num_classes={d.num_classes} but the mixture has "
                      f"{len(d.gmm_weights)} components (its labels); set "
                      f"--config.data.num_classes={len(d.gmm_weights)}.")
   if m.class_conditional and m.name != models.ANALYTIC:
     cls = models.get_network_class(m.name)
     if "label_classes" not in {f.name for f in dataclasses.fields(cls)}:
-      raise ValueError(f"model.name={m.name!r} has no class-label input; model.class_conditional "
+      raise UserError(f"model.name={m.name!r} has no class-label input; model.class_conditional "
                        "needs one of 'ncsnpp', 'ddpm', 'mlp'.")
 
 
@@ -128,7 +175,7 @@ def load_labels(config, split: str):
 
 def _check_image_labels(config, source) -> None:
   if len(source) and int(source[0]["label"]) < 0:
-    raise ValueError(f"Dataset {config.data.dataset!r} has no 'label' feature; class-conditional "
+    raise UserError(f"Dataset {config.data.dataset!r} has no 'label' feature; class-conditional "
                      "models and classifiers need a labelled dataset.")
 
 
@@ -179,10 +226,10 @@ def build_network(model_config, **data_kwargs):
     if "dtype" in fields:
       kwargs["dtype"] = dtype
     elif dtype != jnp.float32:
-      raise ValueError(f"model.name={model_config.name!r} computes in float32 only; set "
+      raise UserError(f"model.name={model_config.name!r} computes in float32 only; set "
                        "model.dtype='float32'.")
   if data_kwargs.get("remat") and "remat" not in fields:
-    raise ValueError(f"model.name={model_config.name!r} has no residual blocks to recompute; set "
+    raise UserError(f"model.name={model_config.name!r} has no residual blocks to recompute; set "
                      "training.remat=False.")
   return cls(**kwargs)
 
@@ -193,7 +240,7 @@ def build_parameterization(config, sde):
   name = models.parameterization_name(m.parameterization, config.sde.name,
                                       config.training.continuous)
   if name == "edm" and m.get("embedding_type", "positional") != "positional":
-    raise ValueError("model.parameterization='edm' feeds the network c_noise = ln(sigma) / 4; set "
+    raise UserError("model.parameterization='edm' feeds the network c_noise = ln(sigma) / 4; set "
                      "model.embedding_type='positional' (the 'fourier' embedding takes log(label)).")
   if name.startswith("ve_"):
     return models.PARAMETERIZATIONS[name](sde, scale_by_sigma=m.scale_by_sigma)
@@ -207,7 +254,7 @@ def build_score_model(config, sde: sde_lib.SDE):
   class-conditional AnalyticGMMConditionalScore with model.class_conditional)."""
   if config.model.name == models.ANALYTIC:
     if config.data.dataset != "gmm":
-      raise ValueError("model.name='gmm_analytic' is the exact score of data.dataset='gmm'; "
+      raise UserError("model.name='gmm_analytic' is the exact score of data.dataset='gmm'; "
                        f"got data.dataset={config.data.dataset!r}.")
     if config.model.class_conditional:
       return models.AnalyticGMMConditionalScore(sde, build_mixture(config.data))
@@ -224,7 +271,7 @@ def build_score_model(config, sde: sde_lib.SDE):
 def build_loss(config, sde, score_model):
   t = config.training
   if not 0.0 <= t.label_dropout < 1.0:
-    raise ValueError(f"training.label_dropout={t.label_dropout} must lie in [0, 1).")
+    raise UserError(f"training.label_dropout={t.label_dropout} must lie in [0, 1).")
   cond = dict(label_dropout=t.label_dropout, label_classes=config.data.num_classes)
   if t.loss == "edm":
     return losses.edm_loss(sde, score_model, reduce_mean=t.reduce_mean,
@@ -235,7 +282,7 @@ def build_loss(config, sde, score_model):
                                       likelihood_weighting=t.likelihood_weighting, eps=t.eps,
                                       **cond)
   if t.likelihood_weighting:
-    raise ValueError("likelihood_weighting needs continuous training (training.continuous=True).")
+    raise UserError("likelihood_weighting needs continuous training (training.continuous=True).")
   return losses.discrete_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean, **cond)
 
 
@@ -260,20 +307,23 @@ def load_score_params(config, workdir, score_model, sharding, step: int | None =
   ({} for the analytic model)."""
   if config.model.name == models.ANALYTIC:
     return {}
+  check_matches_workdir(config, workdir)
   manager = checkpoints.require_checkpoint(workdir)
   init = state_initializer(config, score_model, build_optimizer(config))
   abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
                           jax.eval_shape(init, jax.random.key(0)))
-  state = checkpoints.restore_latest(manager, abstract, step)
-  manager.close()
-  return state.ema_params
+  try:
+    return checkpoints.restore_latest(manager, abstract, step).ema_params
+  finally:
+    manager.close()
 
 
 def checkpoint_steps(config, workdir) -> list:
   """Steps of the kept checkpoints within [eval.begin_ckpt, eval.end_ckpt] (-1: no end); [0] for
-  the analytic model, which has none."""
+  the analytic model, which has none. Checks that config fits the workdir's model first."""
   if config.model.name == models.ANALYTIC:
     return [0]
+  check_matches_workdir(config, workdir)
   manager = checkpoints.require_checkpoint(workdir)
   steps = sorted(manager.all_steps())
   manager.close()
@@ -351,4 +401,4 @@ def build_feature_fn(config, input_range: str, parallel):
     variables = evaluation.load_inception_variables(config.eval.inception_weights or None)
     fn = evaluation.make_inception_fn(variables, input_range, parallel)
     return lambda x: (lambda out: (out.pool, out.logits_unbiased))(fn(x))
-  raise ValueError(f"Unknown eval.features {name!r}; choose one of {list(FEATURES)}.")
+  raise UserError(f"Unknown eval.features {name!r}; choose one of {list(FEATURES)}.")

@@ -4,20 +4,27 @@ For every kept checkpoint in [eval.begin_ckpt, eval.end_ckpt], eval draws eval.n
 samples in shards of one sampling batch, each shard written atomically to
 workdir/eval/ckpt_STEP/samples_FIRST.npz and keyed by its samples' global indices (sample i always
 comes from the key of i), so a killed eval resumes at the first missing shard with the same
-samples and metrics. It then computes the Fréchet distance, Inception score and KID of
+samples and metrics. It then computes the Fréchet distance (`fd`), Inception score and KID of
 eval.features (FID with 'inception'), and bits/dim, and appends one row per checkpoint to
 workdir/eval/metrics.jsonl and to TensorBoard (workdir/tensorboard/eval); checkpoints already
-in metrics.jsonl are skipped.
+in metrics.jsonl are skipped. KID is reported x 10^3 (`kid_x1e3`, `kid_x1e3_std`), as it
+commonly is; `bits_per_dim` is the paper's (dequantised pixels on [0, 256): workflows.likelihood).
+
+One progress bar counts the shards of every checkpoint left to evaluate (those already on disk
+count as done) with its ETA. SIGINT (Ctrl-C) or SIGTERM stops it after the shard being drawn is
+saved (training.interrupt: exit code 130 / 143); rerunning the command resumes at the next one.
 """
 import json
 import pathlib
 
 import jax
 import numpy as np
+import tqdm
 
 import evaluation
 import summaries
 from parallel import DataParallel
+from training import interrupt
 from workflows import build, outputs
 from workflows.likelihood import held_out_likelihoods, summarize
 from workflows.sample import draw_samples, failed_samples, make_sample_fn
@@ -71,25 +78,48 @@ def reference(config, workdir, parallel):
   return ref.mu, ref.sigma, kid
 
 
-def sample_shards(config, sample_fn, params, parallel, directory: pathlib.Path):
+def shard_path(directory: pathlib.Path, first: int) -> pathlib.Path:
+  return directory / f"samples_{first:08d}.npz"
+
+
+def shard_starts(config) -> range:
+  """First sample index of each shard (one sampling batch each) of eval.num_generated."""
+  return range(0, config.eval.num_generated, config.sampling.batch_size)
+
+
+def sample_shards(config, sample_fn, params, parallel, directory: pathlib.Path, step: int = 0,
+                  request: interrupt.StopRequest | None = None, bar=None):
   """Samples 0..eval.num_generated-1, shard by shard (one sampling batch each): read back where
-  a shard file exists, else drawn and written atomically. Yields (samples, nfe) per shard."""
+  a shard file exists, else drawn and written atomically (then `bar` advances by one). Yields
+  (samples, nfe) per shard. With a set `request` (a signal came), raises Interrupted before
+  drawing the next shard, all earlier ones saved."""
   batch, total = config.sampling.batch_size, config.eval.num_generated
-  for first in range(0, total, batch):
-    path = directory / f"samples_{first:08d}.npz"
+
+  def stop_if_requested(saved: int):
+    if request is not None:
+      request.raise_if_set(f"at checkpoint {step}, after {saved} of {total} samples; saved")
+
+  for first in shard_starts(config):
+    path = shard_path(directory, first)
     if path.exists():
       with np.load(path) as f:
         yield f["samples"], f["nfe"]
       continue
-    x, nfe = draw_samples(sample_fn, params, parallel, batch, min(batch, total - first), first)
+    stop_if_requested(first)
+    x, nfe = draw_samples(sample_fn, params, parallel, batch, min(batch, total - first), first,
+                          progress=False)
     if jax.process_index() == 0:
       directory.mkdir(parents=True, exist_ok=True)
       outputs.save_npz(path, samples=x, nfe=nfe, indices=np.arange(first, first + len(x)))
+    if bar is not None:
+      bar.update(1)
+    stop_if_requested(first + len(x))
     yield x, nfe
 
 
 def sample_metrics(config, shards, feature_fn, ref) -> dict:
-  """Fréchet distance, Inception score and KID of the samples against the reference."""
+  """Fréchet distance, Inception score and KID (x 10^3: kid_x1e3) of the samples against the
+  reference."""
   mu, sigma, kid_features = ref
   features, logits, nfes, failed = [], [], [], 0
   for x, nfe in shards:
@@ -109,8 +139,9 @@ def sample_metrics(config, shards, feature_fn, ref) -> dict:
     row["is"], row["is_std"] = map(float, evaluation.inception_score(probs))
   if kid_features is not None:
     size = min(1000, len(features), len(kid_features))
-    row["kid"], row["kid_std"] = map(float, evaluation.kernel_inception_distance(
-        features, kid_features, subset_size=size))
+    kid, kid_std = evaluation.kernel_inception_distance(features, kid_features,
+                                                        subset_size=size)
+    row["kid_x1e3"], row["kid_x1e3_std"] = float(kid) * 1e3, float(kid_std) * 1e3  # KID x 10^3
   return row
 
 
@@ -128,28 +159,42 @@ def evaluate(config, workdir) -> list:
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   e = config.eval
+  metrics_path = workdir / "eval" / "metrics.jsonl"
+  finished = done_steps(metrics_path)  # checked against the workdir's config before any work:
+  steps = [s for s in build.checkpoint_steps(config, workdir) if s not in finished]
   sample_fn = make_sample_fn(config, sde, score_model, parallel) if e.enable_sampling else None
   feature_fn = (build.build_feature_fn(config, build.model_input_range(config), parallel)
                 if e.enable_sampling else None)
   ref = reference(config, workdir, parallel) if e.enable_sampling else None
-  metrics_path = workdir / "eval" / "metrics.jsonl"
-  finished, rows = done_steps(metrics_path), []
-  for step in build.checkpoint_steps(config, workdir):
-    if step in finished:
-      continue
-    params = build.load_score_params(config, workdir, score_model, parallel.replicated, step)
-    row = {"step": step}
-    if e.enable_sampling:
-      shards = sample_shards(config, sample_fn, params, parallel,
-                             workdir / "eval" / f"ckpt_{step}")
-      row.update(sample_metrics(config, shards, feature_fn, ref))
-    if e.enable_bpd:
-      bpd = summarize(config, *held_out_likelihoods(config, params, sde, score_model, parallel),
-                      score_model)
-      row.update({k: bpd[k] for k in ("bits_per_dim", "bits_per_dim_stderr", "num_repeats")})
-    if jax.process_index() == 0:
-      append_row(metrics_path, workdir / "tensorboard" / "eval", row)
-    rows.append(row)
+  ckpt_dir = lambda step: workdir / "eval" / f"ckpt_{step}"
+  if e.enable_sampling:  # the bar counts shards; those on disk are done
+    total = len(steps) * len(shard_starts(config))
+    done = sum(shard_path(ckpt_dir(s), first).exists()
+               for s in steps for first in shard_starts(config))
+  else:  # ... or checkpoints
+    total, done = len(steps), 0
+  rows = []
+  with interrupt.stop_requests() as request, tqdm.tqdm(
+      total=total, initial=done, desc="eval", unit="shard" if e.enable_sampling else "ckpt",
+      disable=jax.process_index() != 0) as bar:
+    for step in steps:
+      request.raise_if_set(f"before checkpoint {step}, {len(rows)} checkpoint(s) evaluated; saved")
+      bar.set_description(f"eval ckpt {step}")
+      params = build.load_score_params(config, workdir, score_model, parallel.replicated, step)
+      row = {"step": step}
+      if e.enable_sampling:
+        shards = sample_shards(config, sample_fn, params, parallel, ckpt_dir(step), step, request,
+                               bar)
+        row.update(sample_metrics(config, shards, feature_fn, ref))
+      if e.enable_bpd:
+        bpd = summarize(config, *held_out_likelihoods(config, params, sde, score_model, parallel,
+                                                      leave=False), score_model)
+        row.update({k: bpd[k] for k in ("bits_per_dim", "bits_per_dim_stderr", "num_repeats")})
+      if jax.process_index() == 0:
+        append_row(metrics_path, workdir / "tensorboard" / "eval", row)
+      rows.append(row)
+      if not e.enable_sampling:
+        bar.update(1)
   return rows
 
 
@@ -162,7 +207,8 @@ def append_row(path: pathlib.Path, logdir: pathlib.Path, row: dict) -> None:
     for key, value in row.items():
       if isinstance(value, float):
         writer.scalar(f"eval/{key}", value, row["step"])
-  print(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+  tqdm.tqdm.write(" ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in row.items()))  # above the progress bar, not glued to it
 
 
 def fid_stats(config, workdir) -> pathlib.Path:

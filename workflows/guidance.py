@@ -23,6 +23,7 @@ from parallel import DataParallel
 from training import checkpoints
 from workflows import build, outputs
 from workflows.batches import map_global_batches
+from configs.errors import MissingFileError, UserError
 
 INFO_FILE = "classifier.json"
 
@@ -31,15 +32,15 @@ def check_task(config) -> None:
   """Rejects class labels out of range and negative guidance weights."""
   s, k = config.sampling, config.data.num_classes
   if not -1 <= s.class_label < k:
-    raise ValueError(f"sampling.class_label={s.class_label} is out of range: the data has "
+    raise UserError(f"sampling.class_label={s.class_label} is out of range: the data has "
                      f"{k} classes (0..{k - 1}); -1 samples every class in turn.")
   if s.task == "cfg":
     guidance.check_guidance_weight(s.guidance_scale)
     if not config.model.class_conditional:
-      raise ValueError("sampling.task='cfg' needs a class-conditional score model: train it with "
+      raise UserError("sampling.task='cfg' needs a class-conditional score model: train it with "
                        "--config.model.class_conditional=True (and training.label_dropout > 0).")
   elif s.guidance_scale < 0:
-    raise ValueError(f"sampling.guidance_scale={s.guidance_scale} must be >= 0 (1: the paper's "
+    raise UserError(f"sampling.guidance_scale={s.guidance_scale} must be >= 0 (1: the paper's "
                      "conditional score, 0: unconditional).")
 
 
@@ -62,7 +63,7 @@ def build_classifier(config, sde):
   c = config.classifier
   if c.name == models.ANALYTIC:
     if config.data.dataset != "gmm":
-      raise ValueError("classifier.name='gmm_analytic' is the exact classifier of "
+      raise UserError("classifier.name='gmm_analytic' is the exact classifier of "
                        f"data.dataset='gmm'; got data.dataset={config.data.dataset!r}.")
     return models.AnalyticGMMClassifier(sde, build.build_mixture(config.data))
   cls = classifiers.get_classifier_class(c.name)
@@ -90,14 +91,13 @@ def trained_for(config) -> dict:
 def check_trained_for(config, directory: pathlib.Path) -> None:
   info_path = directory / INFO_FILE
   if not info_path.is_file():
-    raise FileNotFoundError(
-        f"No classifier in {directory} (no {INFO_FILE}). Train one: python main.py "
-        "--mode=train_classifier --config=... --workdir=WORKDIR, or point "
-        "--config.sampling.classifier_workdir at its folder.")
+    raise MissingFileError(
+        f"No classifier in {directory}: train one with --mode=train_classifier, or set "
+        "--config.sampling.classifier_workdir=DIR.")
   saved, wanted = json.loads(info_path.read_text()), trained_for(config)
   diff = {k: (saved.get(k), v) for k, v in wanted.items() if saved.get(k) != v}
   if diff:
-    raise ValueError(f"The classifier in {directory} was trained for other data or another SDE "
+    raise UserError(f"The classifier in {directory} was trained for other data or another SDE "
                      f"(saved, this config): {diff}. Train a classifier for this config "
                      "(--mode=train_classifier) or use its own config.")
 
@@ -114,9 +114,10 @@ def load_classifier_params(config, workdir, classifier, sharding):
   manager = checkpoints.require_checkpoint(directory)
   abstract = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
                           jax.eval_shape(init, jax.random.key(0)))
-  state = checkpoints.restore_latest(manager, abstract)
-  manager.close()
-  return state.ema_params
+  try:
+    return checkpoints.restore_latest(manager, abstract).ema_params
+  finally:
+    manager.close()
 
 
 # --- conditional sampling ------------------------------------------------------------------
@@ -178,8 +179,9 @@ def make_conditional_sample_fn(config, sde, score_of, parallel: DataParallel):
 
 
 def sample_conditional(config, workdir):
-  """--mode=sample for class_conditional / cfg: samples.npz (samples, labels, nfe, failed) and
-  samples.png in workdir; returns (samples, labels)."""
+  """--mode=sample for class_conditional / cfg: writes (outputs.write_samples) the .npz (samples,
+  labels, nfe, failed), .png (one row per class for class_label -1) and .json of e.g.
+  WORKDIR/samples/cfg_class3_scale2_pc_1000; returns (samples, labels)."""
   check_task(config)
   workdir, parallel = pathlib.Path(workdir), DataParallel.over_all_devices()
   sde = build.build_sde(config)
@@ -204,14 +206,9 @@ def _write(config, workdir: pathlib.Path, x, nfe, labels, seconds: float) -> Non
   failed = ~np.all(np.isfinite(x.reshape(len(x), -1)), axis=-1)
   if jax.process_index() != 0:
     return
-  workdir.mkdir(parents=True, exist_ok=True)
-  outputs.save_npz(workdir / "samples.npz", samples=x, labels=labels, nfe=nfe, failed=failed)
-  if build.data_info(config).is_image:
-    outputs.grid_png(workdir / "samples.png", x[:64], config.data.centered)
-  else:
-    outputs.scatter_png(workdir / "samples.png", x[~failed], build.load_split(config, "test"))
+  path = outputs.write_samples(config, workdir, dict(samples=x, labels=labels, nfe=nfe,
+                                                     failed=failed))
   s = config.sampling
   print(f"Wrote {len(x)} samples of {s.task} (class_label {s.class_label}, guidance_scale "
-        f"{s.guidance_scale}) to {workdir / 'samples.npz'} ({seconds:.1f} s, {s.method}, NFE mean "
+        f"{s.guidance_scale}) to {path} (and .png, .json) ({seconds:.1f} s, {s.method}, NFE mean "
         f"{nfe.mean():.0f}, failed {int(failed.sum())}).")
-

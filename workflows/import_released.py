@@ -26,6 +26,7 @@ from checkpoint_import.trees import check_fits
 from training import checkpoints
 from training.state import TrainState, create_train_state
 from workflows import build, outputs
+from configs.errors import MissingFileError, UserError
 
 
 def _flag(key: str, value) -> str:
@@ -44,7 +45,7 @@ def _check_config_matches(config, required: dict, source: str) -> None:
   if wrong:
     flags = " ".join(_flag(k, v) for k, v in wrong.items())
     has = ", ".join(f"{k}={_config_value(config, k)!r}" for k in wrong)
-    raise ValueError(f"{source} needs other config values; add {flags} (the config has {has}). "
+    raise UserError(f"{source} needs other config values; add {flags} (the config has {has}). "
                      "The google/ncsnpp-* models' configs are listed in "
                      "checkpoint_import/diffusers_ncsnpp.py.")
 
@@ -62,7 +63,7 @@ def _from_diffusers(path: pathlib.Path, config) -> TrainState:
   numbered = sorted((f for f in path.glob("checkpoint_*") if f.name[11:].isdigit()),
                     key=lambda f: int(f.name[11:]))
   if numbered and not (path / "config.json").is_file():
-    raise FileNotFoundError(f"{path} is a folder of score_sde checkpoints; pass one of its files, "
+    raise MissingFileError(f"{path} is a folder of score_sde checkpoints; pass one of its files, "
                             f"e.g. --config.eval.import_path={numbered[-1]}.")
   unet, weights, scheduler = diffusers_ncsnpp.read_model(path)
   diffusers_ncsnpp.check_layout(unet, str(path))
@@ -84,13 +85,21 @@ def _write_workdir(config, workdir: pathlib.Path, state: TrainState) -> None:
   staging = workdir.with_name(f".{workdir.name}.importing")
   if staging.exists():
     shutil.rmtree(staging)  # left by an interrupted import
-  outputs.write_text_atomic(staging / "config.json", config.to_json_best_effort(indent=2))
-  manager = checkpoints.checkpoint_manager(staging, snapshot_freq=config.training.snapshot_freq,
-                                           max_to_keep=config.training.max_to_keep)
-  checkpoints.save(manager, state)
-  manager.wait_until_finished()
-  manager.close()
-  os.replace(staging, workdir)  # onto a missing or empty directory: atomic
+  try:
+    outputs.write_text_atomic(staging / "config.json", config.to_json_best_effort(indent=2))
+    manager = checkpoints.checkpoint_manager(staging, snapshot_freq=config.training.snapshot_freq,
+                                             max_to_keep=config.training.max_to_keep)
+    try:
+      checkpoints.save(manager, state)
+    finally:  # an async save left running would fail later, printing into whatever runs then
+      try:
+        manager.wait_until_finished()
+      finally:
+        manager.close()
+    os.replace(staging, workdir)  # onto a missing or empty directory: atomic
+  except BaseException:
+    shutil.rmtree(staging, ignore_errors=True)
+    raise
 
 
 def import_checkpoint(config, workdir) -> TrainState:
@@ -98,13 +107,16 @@ def import_checkpoint(config, workdir) -> TrainState:
   build.check_config(config)
   path, workdir = pathlib.Path(config.eval.import_path), pathlib.Path(workdir)
   if not config.eval.import_path:
-    raise ValueError("--mode=import needs --config.eval.import_path=PATH (a score_sde "
+    raise UserError("--mode=import needs --config.eval.import_path=PATH (a score_sde "
                      "checkpoint_N file or a diffusers NCSN++ folder).")
+  if workdir.exists() and not workdir.is_dir():
+    raise UserError(f"--workdir={workdir} is a file; an import writes a new folder there: pass "
+                    "the path of a new (or empty) folder.")
   if workdir.exists() and any(workdir.iterdir()):
-    raise FileExistsError(f"--workdir={workdir} is not empty; import into a new workdir (an "
+    raise UserError(f"--workdir={workdir} is not empty; import into a new workdir (an "
                           "import never overwrites a run).")
   if config.model.name == models.ANALYTIC:
-    raise ValueError("model.name='gmm_analytic' has no parameters: nothing to import.")
+    raise UserError("model.name='gmm_analytic' has no parameters: nothing to import.")
   state = (_from_diffusers if path.is_dir() else _from_score_sde)(path, config)
   _write_workdir(config, workdir.resolve(), state)
   if jax.process_index() == 0:

@@ -7,11 +7,11 @@ fold_in(fold_in(key(seed), OBSERVATION_STREAM), k): white in y-space (zero where
 pixel) and the same whatever the batch size.
 
 Sample j of input k has the global index k * samples_per_input + j and the sampling stream's key
-folded with it, so samples do not depend on batch size or device count. Writes samples.npz
-(samples (K, S, ...), observations (K, ...) = y, inputs (K, ...), masks where a mask applies,
-nfe) and samples.png: rows [observation | samples | ground truth] (images) or a scatter (points).
+folded with it, so samples do not depend on batch size or device count. Writes
+WORKDIR/samples/TASK_INVERSEMETHOD_METHOD_STEPS.npz (samples (K, S, ...), observations (K, ...) =
+y, inputs (K, ...), masks where a mask applies, nfe), .png: rows [observation | samples | ground
+truth] (images) or a scatter (points), and .json: the sampling settings (outputs.write_samples).
 """
-import io
 import pathlib
 import time
 
@@ -23,10 +23,10 @@ from PIL import Image
 import conditioning
 import data_sources
 import samplers
-from evaluation.cache import write_bytes_atomic
 from parallel import DataParallel
 from workflows import build, outputs
 from workflows.batches import map_global_batches
+from configs.errors import UserError
 
 INPUT_SOURCES = ("test", "file")
 OBSERVATION_STREAM = 0x0B5E_0001  # apart from workflows.build.RNG_STREAMS (0, 1, 2)
@@ -52,10 +52,10 @@ def build_observation(config, shape: tuple):
   elif task == "super_resolution":
     mask, observation = None, conditioning.AveragePoolObservation(config.sampling.sr_factor)
   else:
-    raise ValueError(f"sampling.task={task!r} is not an inverse problem; choose one of "
+    raise UserError(f"sampling.task={task!r} is not an inverse problem; choose one of "
                      "['colorize', 'inpaint', 'super_resolution'].")
   if len(shape) != 3 and task != "inpaint":
-    raise ValueError(f"sampling.task={task!r} needs images; the data are {shape[0]}-D points "
+    raise UserError(f"sampling.task={task!r} needs images; the data are {shape[0]}-D points "
                      "(use task=inpaint with sampling.observed_coords).")
   conditioning.check_observation_shape(observation, shape)
   return observation, mask
@@ -67,17 +67,17 @@ def check_inverse_config(config) -> None:
   s = config.sampling
   conditioning.check_inverse_settings(s.inverse_method, s.method, s.observation_noise)
   if s.inputs_from not in INPUT_SOURCES:
-    raise ValueError(f"Unknown sampling.inputs_from {s.inputs_from!r}; choose one of "
+    raise UserError(f"Unknown sampling.inputs_from {s.inputs_from!r}; choose one of "
                      f"{list(INPUT_SOURCES)}.")
   if s.num_inputs < 1 or s.samples_per_input < 1:
-    raise ValueError(f"sampling.num_inputs={s.num_inputs} and sampling.samples_per_input="
+    raise UserError(f"sampling.num_inputs={s.num_inputs} and sampling.samples_per_input="
                      f"{s.samples_per_input} must both be >= 1.")
 
 
 def _read_file_inputs(path: str) -> np.ndarray:
   path = pathlib.Path(path)
   if not path.is_file():
-    raise ValueError(f"sampling.inputs_path={str(path)!r} is not a file; give an .npz or PNG.")
+    raise UserError(f"sampling.inputs_path={str(path)!r} is not a file; give an .npz or PNG.")
   if path.suffix == ".npz":
     with np.load(path, allow_pickle=False) as arrays:
       return np.asarray(arrays["inputs"] if "inputs" in arrays else arrays[arrays.files[0]])
@@ -89,7 +89,7 @@ def _as_model_inputs(raw: np.ndarray, config, shape: tuple) -> np.ndarray:
   if len(shape) == 3 and raw.ndim == 3 and shape[-1] == 1:
     raw = raw[..., None]
   if raw.shape[1:] != tuple(shape):
-    raise ValueError(f"sampling.inputs_path holds inputs of shape {raw.shape[1:]}; the model "
+    raise UserError(f"sampling.inputs_path holds inputs of shape {raw.shape[1:]}; the model "
                      f"needs {tuple(shape)} (e.g. uint8 (N, H, W, C) images).")
   if raw.dtype == np.uint8:
     return data_sources.preprocess(raw, is_image=True, centered=config.data.centered,
@@ -109,7 +109,7 @@ def load_inputs(config, shape: tuple) -> np.ndarray:
     inputs = data_sources.preprocess(source[np.arange(count)], is_image=info.is_image,
                                      centered=config.data.centered, uniform_dequantization=False)
   if len(inputs) < s.num_inputs:
-    raise ValueError(f"sampling.num_inputs={s.num_inputs}, but the inputs hold only "
+    raise UserError(f"sampling.num_inputs={s.num_inputs}, but the inputs hold only "
                      f"{len(inputs)}; lower sampling.num_inputs.")
   return inputs[:s.num_inputs]
 
@@ -145,23 +145,21 @@ def make_inverse_sample_fn(config, sde, score_model, observation, parallel: Data
                  out_shardings=(parallel.batch, parallel.batch))
 
 
-def _write_outputs(config, workdir, arrays: dict, observation) -> None:
-  outputs.save_npz(workdir / "samples.npz", **arrays)
+def _draw_png(config, path, arrays: dict, observation) -> None:
+  """Rows [observation | samples | ground truth] (images), or the samples beside the inputs."""
   x, inputs, y = arrays["samples"], arrays["inputs"], arrays["observations"]
   if len(x.shape) != 5:  # points (K, S, D)
-    outputs.scatter_png(workdir / "samples.png", x.reshape(-1, x.shape[-1]), inputs)
+    outputs.scatter_png(path, x.reshape(-1, x.shape[-1]), inputs)
     return
   shown = np.asarray(observation.lift(jnp.asarray(y)))
   rows = np.concatenate([shown[:, None], x, inputs[:, None]], axis=1)[:16]
-  grid = outputs.image_grid(rows.reshape(-1, *x.shape[2:]), config.data.centered,
-                            scale=max(1, 64 // x.shape[2]), cols=rows.shape[1])
-  buf = io.BytesIO()
-  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format="PNG")
-  write_bytes_atomic(workdir / "samples.png", buf.getvalue())
+  outputs.grid_png(path, rows.reshape(-1, *x.shape[2:]), config.data.centered, cols=rows.shape[1],
+                   tile=64)
 
 
 def sample_inverse(config, workdir):
-  """Conditional samples (K, S, ...) for sampling.task; writes samples.npz and samples.png."""
+  """Conditional samples (K, S, ...) for sampling.task; writes WORKDIR/samples/
+  TASK_INVERSEMETHOD_METHOD_STEPS.npz, .png and .json (outputs.write_samples)."""
   build.check_config(config)
   check_inverse_config(config)
   workdir, s = pathlib.Path(workdir), config.sampling
@@ -182,9 +180,9 @@ def sample_inverse(config, workdir):
   arrays = dict(samples=x.reshape(len(inputs), per_input, *shape), observations=y, inputs=inputs,
                 nfe=nfe, **({} if mask is None else {"masks": mask}))
   if jax.process_index() == 0:
-    workdir.mkdir(parents=True, exist_ok=True)
-    _write_outputs(config, workdir, arrays, observation)
+    path = outputs.write_samples(config, workdir, arrays,
+                                 lambda png: _draw_png(config, png, arrays, observation))
     print(f"Wrote {len(x)} {s.task} samples ({len(inputs)} inputs x {per_input}) to "
-          f"{workdir / 'samples.npz'} and samples.png ({time.perf_counter() - start:.1f} s, "
+          f"{path} (and .png, .json) ({time.perf_counter() - start:.1f} s, "
           f"{s.method} + {s.inverse_method}, NFE {int(nfe.max())}).")
   return arrays

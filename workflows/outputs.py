@@ -1,7 +1,15 @@
-"""Files a run writes for people: arrays (.npz), scatter plots and image grids (.png), JSON."""
+"""Files a run writes for people: arrays (.npz), scatter plots and image grids (.png), JSON.
+
+--mode=sample writes WORKDIR/samples/NAME.npz, NAME.png and NAME.json (the resolved
+config.sampling), NAME from `sample_output_name`: the task and the sampler, e.g.
+`unconditional_dpm_solver_2m_10`, `unconditional_ode_dopri5`, `inpaint_replacement_pc_1000`,
+`class_conditional_all_scale1_pc_1000`. Nothing is overwritten: a name already used gets the
+suffix _2, _3, ...
+"""
 import io
 import json
 import math
+import pathlib
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -9,6 +17,95 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from evaluation.cache import write_bytes_atomic, write_text_atomic
+from workflows import build
+
+
+SAMPLES_DIR = "samples"  # under the workdir
+OUTPUT_SUFFIXES = (".npz", ".png", ".json")
+
+
+def _number(value: float) -> str:
+  return f"{value:g}"
+
+
+def sample_output_name(sampling) -> str:
+  """The name of config.sampling's outputs: <task>[_<what>]_<method>_<steps> with what = the class
+  (class{label}, or all) and guidance scale (class_conditional / cfg) or the inverse method
+  (inpaint / colorize / super_resolution), and steps = the ODE solver for the adaptive `ode`."""
+  s, parts = sampling, [sampling.task]
+  if s.task in ("class_conditional", "cfg"):
+    parts += ["all" if s.class_label < 0 else f"class{s.class_label}",
+              f"scale{_number(s.guidance_scale)}"]
+  elif s.task != "unconditional":
+    parts.append(s.inverse_method)
+  parts += [s.method, s.ode_solver if s.method == "ode" else str(s.num_steps)]
+  return "_".join(parts)
+
+
+def output_file(stem: pathlib.Path, suffix: str) -> pathlib.Path:
+  """stem + suffix (names may hold dots, e.g. scale1.5: never Path.with_suffix)."""
+  return stem.parent / (stem.name + suffix)
+
+
+def _stems(directory: pathlib.Path, name: str):
+  yield directory / name
+  for k in range(2, 1_000_000):
+    yield directory / f"{name}_{k}"
+
+
+def sample_output_stem(workdir, sampling) -> pathlib.Path:
+  """WORKDIR/samples/NAME (sample_output_name), or NAME_2, NAME_3, ... if that is taken: the first
+  stem with none of .npz / .png / .json written. Claims it by writing NAME.json (the resolved
+  sampling settings) exclusively, so that runs in parallel never share a stem."""
+  directory = pathlib.Path(workdir) / SAMPLES_DIR
+  settings = json.dumps(sampling.to_dict(), indent=2, sort_keys=True) + "\n"
+  for stem in _stems(directory, sample_output_name(sampling)):
+    if any(output_file(stem, suffix).exists() for suffix in OUTPUT_SUFFIXES):
+      continue
+    try:
+      write_text_atomic(output_file(stem, ".json"), settings, overwrite=False)
+    except FileExistsError:
+      continue
+    return stem
+  raise FileExistsError(f"{directory}: no free name for {sample_output_name(sampling)}")
+
+
+def latest_sample_output(workdir, sampling) -> pathlib.Path | None:
+  """The .npz of the newest run of these sampling settings' name (None if there is none)."""
+  latest = None
+  for stem in _stems(pathlib.Path(workdir) / SAMPLES_DIR, sample_output_name(sampling)):
+    if not output_file(stem, ".json").exists():
+      return latest
+    if output_file(stem, ".npz").exists():
+      latest = output_file(stem, ".npz")
+  return latest
+
+
+def write_samples(config, workdir, arrays: dict, draw_png=None) -> pathlib.Path:
+  """The writer of every sampling task: claims sample_output_stem(workdir, config.sampling) (its
+  .json), writes `arrays` to its .npz and the figure to its .png: draw_png(path), by default
+  `samples_figure`. Returns the .npz path."""
+  stem = sample_output_stem(workdir, config.sampling)
+  save_npz(output_file(stem, ".npz"), **arrays)
+  png = output_file(stem, ".png")
+  if draw_png is None:
+    samples_figure(config, png, arrays)
+  else:
+    draw_png(png)
+  return output_file(stem, ".npz")
+
+
+def samples_figure(config, path, arrays: dict) -> None:
+  """Samples (arrays["samples"], without arrays["failed"]) beside the test data (points), or an
+  image grid: one row per class when arrays holds labels of every class (class_label -1)."""
+  x, failed = arrays["samples"], arrays["failed"]
+  if not build.data_info(config).is_image:
+    scatter_png(path, x[~failed], build.load_split(config, "test"))
+  elif "labels" in arrays and config.sampling.class_label < 0:
+    tiles, cols = rows_by_class(x, arrays["labels"], config.data.num_classes)
+    grid_png(path, tiles, config.data.centered, cols=cols, tile=64)
+  else:
+    grid_png(path, x[:64], config.data.centered)
 
 
 def save_npz(path, **arrays) -> None:
@@ -54,8 +151,27 @@ def image_grid(images: np.ndarray, centered: bool, scale: int = 1, cols: int | N
   return grid
 
 
-def grid_png(path, images: np.ndarray, centered: bool) -> None:
-  grid = image_grid(images, centered, scale=max(1, 128 // images.shape[1]))
+def rows_by_class(images: np.ndarray, labels: np.ndarray, num_classes: int,
+                  per_class: int = 10) -> tuple[np.ndarray, int]:
+  """Tiles for an image_grid with one row per class: (num_classes * cols, H, W, C) with row c
+  holding the first samples of class c (blank, i.e. white, where a class has fewer), and cols."""
+  cols = max(1, min(per_class, max(int(np.sum(labels == c)) for c in range(num_classes))))
+  blank = np.ones(images.shape[1:], images.dtype)  # white in [0, 1] and in [-1, 1]
+  tiles = []
+  for c in range(num_classes):
+    row = list(images[labels == c][:cols])
+    tiles += row + [blank] * (cols - len(row))
+  return np.stack(tiles), cols
+
+
+def save_png(path, grid: np.ndarray) -> None:
+  """A uint8 (H, W) or (H, W, C) image to a PNG, atomically."""
   buf = io.BytesIO()
   Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format="PNG")
   write_bytes_atomic(path, buf.getvalue())
+
+
+def grid_png(path, images: np.ndarray, centered: bool, cols: int | None = None,
+             tile: int = 128) -> None:
+  """image_grid of model-space images, tiles upscaled to about `tile` pixels, to a PNG."""
+  save_png(path, image_grid(images, centered, scale=max(1, tile // images.shape[1]), cols=cols))

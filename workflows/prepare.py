@@ -13,6 +13,7 @@ import jax
 
 import data_sources
 from workflows import build, outputs
+from configs.errors import UserError
 
 
 def _prepare_folder(d, prepare_lib) -> dict:
@@ -29,7 +30,7 @@ def prepare(config, workdir) -> dict:
   build.check_config(config)
   d = config.data
   if data_sources.is_low_dimensional(d.dataset) or d.dataset == "digits":
-    raise ValueError(f"data.dataset={d.dataset!r} is generated or bundled: nothing to prepare.")
+    raise UserError(f"data.dataset={d.dataset!r} is generated or bundled: nothing to prepare.")
   from data_sources import prepare as prepare_lib  # pylint: disable=g-import-not-at-top (tfds)
   start = time.perf_counter()
   if d.get("image_folder"):
@@ -38,7 +39,7 @@ def prepare(config, workdir) -> dict:
     tfds_name = data_sources.TFDS_NAMES[d.dataset]
     record = {"path": prepare_lib.prepare_tfds(tfds_name, d.data_dir or None)}
   else:
-    raise ValueError(f"data.dataset={d.dataset!r} is prepared from local files; set "
+    raise UserError(f"data.dataset={d.dataset!r} is prepared from local files; set "
                      "--config.data.image_folder=DIR.")
   record = {"dataset": d.dataset, "image_size": d.image_size, **record,
             "seconds": round(time.perf_counter() - start, 1)}

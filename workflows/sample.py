@@ -13,6 +13,7 @@ import samplers
 from parallel import DataParallel
 from workflows import build, guidance, inverse, outputs
 from workflows.batches import map_global_batches
+from configs.errors import UserError
 
 
 def make_sample_fn(config, sde, score_model, parallel: DataParallel):
@@ -26,10 +27,12 @@ def make_sample_fn(config, sde, score_model, parallel: DataParallel):
 
 
 def draw_samples(sample_fn, params, parallel: DataParallel, batch_size: int, num_samples: int,
-                 first: int = 0):
-  """Samples first..first+num_samples-1 (numpy, (num_samples, ...)) and their NFE."""
+                 first: int = 0, progress: bool = True):
+  """Samples first..first+num_samples-1 (numpy, (num_samples, ...)) and their NFE; progress:
+  show a bar over the batches."""
   return map_global_batches(lambda idx: sample_fn(params, idx), num_samples, batch_size, parallel,
-                            lambda idx: (idx.astype(np.int32),), "sample", first)
+                            lambda idx: (idx.astype(np.int32),), "sample", first,
+                            progress=progress)
 
 
 def failed_samples(x: np.ndarray) -> np.ndarray:
@@ -38,7 +41,8 @@ def failed_samples(x: np.ndarray) -> np.ndarray:
 
 
 def sample_unconditional(config, workdir):
-  """Writes samples.npz and samples.png to workdir; returns the samples."""
+  """Writes WORKDIR/samples/unconditional_METHOD_STEPS.npz (samples, nfe, failed), .png and
+  .json (outputs.write_samples: never over an earlier run's); returns the samples."""
   build.check_config(config)
   workdir = pathlib.Path(workdir)
   parallel = DataParallel.over_all_devices()
@@ -51,13 +55,8 @@ def sample_unconditional(config, workdir):
   seconds = time.perf_counter() - start
   failed = failed_samples(x)
   if jax.process_index() == 0:
-    workdir.mkdir(parents=True, exist_ok=True)
-    outputs.save_npz(workdir / "samples.npz", samples=x, nfe=nfe, failed=failed)
-    if build.data_info(config).is_image:
-      outputs.grid_png(workdir / "samples.png", x[:64], config.data.centered)
-    else:
-      outputs.scatter_png(workdir / "samples.png", x[~failed], build.load_split(config, "test"))
-    print(f"Wrote {len(x)} samples to {workdir / 'samples.npz'} and samples.png ({seconds:.1f} s, "
+    path = outputs.write_samples(config, workdir, dict(samples=x, nfe=nfe, failed=failed))
+    print(f"Wrote {len(x)} samples to {path} (and .png, .json) ({seconds:.1f} s, "
           f"{config.sampling.method}, NFE mean {nfe.mean():.0f}, max {nfe.max()}, "
           f"failed {int(failed.sum())}).")
   return x
@@ -76,5 +75,5 @@ def sample(config, workdir):
   """--mode=sample: runs sampling.task (one of TASKS)."""
   task = config.sampling.task
   if task not in TASKS:
-    raise ValueError(f"Unknown sampling.task {task!r}; choose one of {sorted(TASKS)}.")
+    raise UserError(f"Unknown sampling.task {task!r}; choose one of {sorted(TASKS)}.")
   return TASKS[task](config, workdir)

@@ -12,10 +12,12 @@ import tqdm
 import summaries
 from parallel import DataParallel
 from training import checkpoints
+from training.interrupt import stop_requests
 from training.state import TrainState
 from training.step import fuse_steps, make_train_step
 from workflows import build, outputs
 from workflows.sample import draw_samples, make_sample_fn
+from configs.errors import NonFiniteLossError, UserError
 
 
 @dataclasses.dataclass
@@ -59,7 +61,7 @@ class Trainer:
 def build_trainer(config) -> Trainer:
   build.check_config(config)
   if config.model.name == "gmm_analytic":
-    raise ValueError("model.name='gmm_analytic' is exact and has no parameters: nothing to train. "
+    raise UserError("model.name='gmm_analytic' is exact and has no parameters: nothing to train. "
                      "Run --mode=sample or --mode=likelihood directly.")
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
@@ -95,10 +97,11 @@ def make_trainer(config, loss, optimizer, initializer, with_labels: bool) -> Tra
 
 def _check_finite(metrics: dict, step: int, manager) -> None:
   if not np.isfinite(metrics["loss"]):
-    raise FloatingPointError(
-        f"Loss became {metrics['loss']} at step {step}. The last good checkpoint is step "
-        f"{manager.latest_step()}; lower optim.lr, keep optim.grad_clip >= 0 or raise optim.warmup, "
-        "then rerun to resume from it.")
+    last = manager.latest_step()
+    resume = "none yet" if last is None else f"step {last}, where a rerun resumes"
+    raise NonFiniteLossError(
+        f"Loss became {metrics['loss']} at step {step} (last good checkpoint: {resume}); lower "
+        "--config.optim.lr, keep optim.grad_clip >= 0 or raise optim.warmup.")
 
 
 def _log(workdir: pathlib.Path, writer, step: int, metrics: dict, timing: dict) -> None:
@@ -106,7 +109,8 @@ def _log(workdir: pathlib.Path, writer, step: int, metrics: dict, timing: dict) 
   last log, and the timing of the window (steps/s, learning rate, data wait)."""
   record = {"step": step, **metrics, **timing}
   if jax.process_index() == 0:
-    tqdm.tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in record.items()))
+    tqdm.tqdm.write(" ".join(f"{k}={v}" if isinstance(v, int) else f"{k}={v:.4g}"
+                             for k, v in record.items()))
     with open(workdir / "metrics.jsonl", "a", encoding="utf-8") as f:
       f.write(json.dumps(record) + "\n")
     for key, value in record.items():
@@ -130,30 +134,50 @@ def _sample_grid_writer(config, trainer: Trainer):
   return write
 
 
+def _drop_rows_after(path: pathlib.Path, step: int) -> None:
+  """Removes the rows of metrics.jsonl logged after `step` (a resumed run logs them again)."""
+  if not path.is_file():
+    return
+  lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+  kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
+  if len(kept) < len(lines):
+    outputs.write_text_atomic(path, "".join(kept))
+
+
 def _timing(steps: int, seconds: float, data_wait: float) -> dict:
   """Steps/s, and the mean time per step the loop waited for its batch (and its share)."""
   return {"steps_per_sec": steps / seconds, "data_wait_s": data_wait / steps,
           "data_wait_frac": data_wait / seconds}
 
 
-def _restore(trainer: Trainer, manager) -> TrainState:
-  """The newest checkpoint's state, or a fresh one; the input moved to the checkpoint's position
-  and started first, so its workers start while the state is restored or initialised."""
-  step = manager.latest_step()
-  data_state = None if step is None else checkpoints.restore_data_state(manager, step)
+def _restore(trainer: Trainer, manager):
+  """(step, state) of the newest intact checkpoint, or (None, a fresh state); the input moved to
+  that checkpoint's position and started."""
+  step, state, data_state = checkpoints.restore_newest_intact(manager, trainer.abstract_state(),
+                                                              with_data=True)
   if data_state is not None:
     trainer.train_input.set_state(data_state)
   trainer.train_input.start_prefetch()
   if step is None:
-    return trainer.init_state()
+    return None, trainer.init_state()
   if jax.process_index() == 0:
     tqdm.tqdm.write(f"Resuming from the checkpoint of step {step} in {manager.directory}" + (
         "." if data_state else " (imported: no data position saved, data from the start)."))
-  return checkpoints.restore_latest(manager, trainer.abstract_state())
+  return step, state
+
+
+def _prepare_workdir(trainer: Trainer, workdir: pathlib.Path, step: int | None) -> None:
+  """config.json written, and metrics.jsonl cut back to the checkpoint a run resumes from."""
+  if jax.process_index() == 0:
+    outputs.write_text_atomic(workdir / "config.json",
+                              trainer.config.to_json_best_effort(indent=2))
+    _drop_rows_after(workdir / "metrics.jsonl", step or 0)
 
 
 def train(config, workdir) -> TrainState:
-  """Trains to config.training.n_iters, resuming from the newest checkpoint in workdir."""
+  """Trains to config.training.n_iters, resuming from the newest checkpoint in workdir (whose
+  config.json must agree with config on the model: build.check_matches_workdir)."""
+  build.check_matches_workdir(config, workdir)
   return run_training(build_trainer(config), workdir)
 
 
@@ -164,58 +188,67 @@ def run_training(trainer: Trainer, workdir, sample_grids: bool = True) -> TrainS
   config = trainer.config
   t = config.training
   if t.n_iters % t.steps_per_call or t.snapshot_freq_for_preemption % t.steps_per_call:
-    raise ValueError("training.n_iters and snapshot_freq_for_preemption must be multiples of "
-                     "training.steps_per_call.")
-  if jax.process_index() == 0:
-    outputs.write_text_atomic(workdir / "config.json", config.to_json_best_effort(indent=2))
+    raise UserError("training.n_iters and snapshot_freq_for_preemption must be multiples of "
+                    "training.steps_per_call.")
+  if workdir.exists() and not workdir.is_dir():
+    raise UserError(f"--workdir={workdir} is a file; give a directory (new or a run's).")
   manager = checkpoints.checkpoint_manager(workdir, snapshot_freq=t.snapshot_freq,
                                            max_to_keep=t.max_to_keep)
-  writer = summaries.SummaryWriter(workdir / "tensorboard" / "train")
+  writer = None
   try:
-    state = _restore(trainer, manager)
+    step, state = _restore(trainer, manager)
+    _prepare_workdir(trainer, workdir, step)
+    writer = summaries.SummaryWriter(workdir / "tensorboard" / "train")
     return _train_loop(trainer, state, manager, workdir, writer, sample_grids)
   finally:
     trainer.train_input.close()
-    writer.close()
+    if writer is not None:
+      writer.close()
     manager.wait_until_finished()
     manager.close()
 
 
 def _train_loop(trainer: Trainer, state: TrainState, manager, workdir: pathlib.Path,
                 writer, sample_grids: bool = True) -> TrainState:
+  """Steps to training.n_iters with logs, sample grids and checkpoints. SIGINT / SIGTERM finish
+  the step, save and raise training.interrupt.Interrupted (exit code 130 / 143)."""
   config, t = trainer.config, trainer.config.training
   step = int(jax.device_get(state.step))
-  preemption = checkpoints.PreemptionFlag()
   lr_at = build.build_lr_schedule(config)
   write_samples = _sample_grid_writer(config, trainer) if t.sample_freq and sample_grids else None
   progress = tqdm.tqdm(total=t.n_iters, initial=step, disable=jax.process_index() != 0,
                        desc="train", unit="step")
   last_time, last_step, window, data_wait = time.perf_counter(), step, [], 0.0
-  while step < t.n_iters:
-    wait_start = time.perf_counter()
-    batch = trainer.next_batch()
-    data_wait += time.perf_counter() - wait_start
-    state, metrics = trainer.step_fn(state, batch, trainer.base_key)
-    window.append(metrics)
-    step += t.steps_per_call
-    progress.update(t.steps_per_call)
-    if step % t.log_freq == 0 or step == t.n_iters:
-      metrics = jax.tree.map(lambda *v: float(np.mean(v)), *jax.device_get(window))
-      _check_finite(metrics, step, manager)
-      now = time.perf_counter()
-      timing = _timing(step - last_step, now - last_time, data_wait)
-      _log(workdir, writer, step, metrics, {**timing, "learning_rate": float(lr_at(step))})
-      progress.set_postfix(loss=f"{metrics['loss']:.4f}")
-      last_time, last_step, window, data_wait = now, step, [], 0.0
-    if write_samples and step % t.sample_freq == 0:
-      write_samples(state, step, writer)
-    stop = preemption.is_set(manager, step)
-    if (step % t.snapshot_freq_for_preemption == 0 or step % t.snapshot_freq == 0
-        or step == t.n_iters or stop):
-      _check_finite(jax.device_get(window[-1] if window else metrics), step, manager)
-      checkpoints.save(manager, state, trainer.train_input.get_state())
-    if stop:
-      logging.warning("Pre-empted at step %d: checkpoint saved, stopping.", step)
-      break
-  progress.close()
+  with progress, stop_requests() as stop:
+    while step < t.n_iters:
+      wait_start = time.perf_counter()
+      batch = trainer.next_batch()
+      data_wait += time.perf_counter() - wait_start
+      state, metrics = trainer.step_fn(state, batch, trainer.base_key)
+      window.append(metrics)
+      step += t.steps_per_call
+      progress.update(t.steps_per_call)
+      if step % t.log_freq == 0 or step == t.n_iters:
+        metrics = jax.tree.map(lambda *v: float(np.mean(v)), *jax.device_get(window))
+        _check_finite(metrics, step, manager)
+        now = time.perf_counter()
+        timing = _timing(step - last_step, now - last_time, data_wait)
+        _log(workdir, writer, step, metrics, {**timing, "learning_rate": float(lr_at(step))})
+        progress.set_postfix(loss=f"{metrics['loss']:.4f}")
+        last_time, last_step, window, data_wait = now, step, [], 0.0
+      if write_samples and step % t.sample_freq == 0:
+        grid_start = time.perf_counter()
+        write_samples(state, step, writer)
+        last_time += time.perf_counter() - grid_start  # steps/s counts training steps only
+      preempted = bool(stop) or manager.reached_preemption(step)
+      if (step % t.snapshot_freq_for_preemption == 0 or step % t.snapshot_freq == 0
+          or step == t.n_iters or preempted):
+        _check_finite(jax.device_get(window[-1] if window else metrics), step, manager)
+        checkpoints.save(manager, state, trainer.train_input.get_state())
+      if preempted:
+        manager.wait_until_finished()
+        progress.close()
+        stop.raise_if_set(f"at step {step}; saved")
+        logging.warning("Pre-empted at step %d: checkpoint saved, stopping.", step)
+        break
   return state

@@ -14,13 +14,14 @@ from training import losses
 from training.state import TrainState
 from workflows import build, guidance, outputs
 from workflows.train import Trainer, make_trainer, run_training
+from configs.errors import UserError
 
 
 def build_classifier_trainer(config) -> Trainer:
   """The Trainer of config.classifier under training_config(config) (classifier.n_iters, ...)."""
   build.check_config(config)
   if config.classifier.name == models.ANALYTIC:
-    raise ValueError("classifier.name='gmm_analytic' is exact and has no parameters: nothing to "
+    raise UserError("classifier.name='gmm_analytic' is exact and has no parameters: nothing to "
                      "train. Sample with --mode=sample --config.sampling.task=class_conditional.")
   cconfig = guidance.training_config(config)
   sde = build.build_sde(cconfig)

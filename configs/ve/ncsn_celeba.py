@@ -10,11 +10,12 @@ Run: python main.py --config=configs/ve/ncsn_celeba.py:1245 --workdir=workdirs/c
   --mode=train
 """
 from configs.default_celeba import get_default_configs
+from configs.errors import UserError
 
 
 def get_config(techniques: str = ""):
   if techniques not in ("", "5", "124", "1245"):
-    raise ValueError(f"Unknown NCSN technique set {techniques!r}; choose '', '5', '124' or '1245'.")
+    raise UserError(f"Unknown NCSN technique set {techniques!r}; choose '', '5', '124' or '1245'.")
   config = get_default_configs()
   config.training.continuous = False
 

@@ -10,11 +10,12 @@ Released code: configs/ve/ncsn/cifar10{,_5,_124,_1245}.py. The NCSN output is th
 Run: python main.py --config=configs/ve/ncsn_cifar10.py --workdir=workdirs/cifar10_ncsn --mode=train
 """
 from configs.default_cifar10 import get_default_configs
+from configs.errors import UserError
 
 
 def get_config(techniques: str = ""):
   if techniques not in ("", "5", "124", "1245"):
-    raise ValueError(f"Unknown NCSN technique set {techniques!r}; choose '', '5', '124' or '1245'.")
+    raise UserError(f"Unknown NCSN technique set {techniques!r}; choose '', '5', '124' or '1245'.")
   config = get_default_configs()
   config.training.continuous = False
 

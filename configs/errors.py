@@ -1,0 +1,30 @@
+"""The project's user-error types: bad input that main.py reports on one line.
+
+Raise them at the config boundary and wherever input is validated (an unknown name, a mistyped or
+out-of-range setting, a missing file, a checkpoint that does not fit). Any other exception is a
+bug: main.py shows its traceback and asks for a report.
+"""
+
+
+class UserError(ValueError):
+  """Bad input. `message` says what to do on one line; `detail` (e.g. the paths searched) is
+  shown only with --verbose."""
+
+  def __init__(self, message: str, detail: str = ""):
+    super().__init__(message)
+    self.detail = detail
+
+  def __str__(self):
+    return f"{self.args[0]} {self.detail}".strip()
+
+
+class MissingFileError(UserError, FileNotFoundError):
+  """A file or folder the input names does not exist (a dataset, weights, a checkpoint)."""
+
+
+class NonFiniteLossError(UserError, FloatingPointError):
+  """Training diverged; the message names the last good checkpoint and what to change."""
+
+
+class UserKeyError(UserError, KeyError):
+  """A key the input lacks: a config key (mistyped, or moved), an array in a weights file."""
