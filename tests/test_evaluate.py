@@ -4,7 +4,6 @@ import json
 import os
 import pathlib
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -13,6 +12,7 @@ import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from cli import MainProcesses, finish
 from configs import load_config
 from configs.errors import MissingFileError
 from evaluation import inception_weights
@@ -21,19 +21,20 @@ from workflows import build, evaluate, fid_stats, train
 
 eval_module = sys.modules["workflows.evaluate"]  # the package's `evaluate` is the function
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 GMM = "configs/gmm_analytic.py:vpsde"
 EVAL = {"eval.num_generated": 3000, "sampling.batch_size": 500, "sampling.num_steps": 100,
         "eval.enable_bpd": True, "eval.num_samples": 500, "eval.kid_examples": 1000}
 # Three shards, quick: for the in-process interrupt.
 QUICK_EVAL = {"eval.num_generated": 1500, "sampling.batch_size": 500, "sampling.num_steps": 20,
               "eval.enable_bpd": False, "eval.kid_examples": 0}  # KID: the slow part
-# Twelve shards of 1000 steps (~0.5 s each on 2 cores): time to kill the run part way.
-SLOW_EVAL = {**EVAL, "eval.num_generated": 6000, "sampling.num_steps": 1000}
+# Twelve shards of 1000 steps (~0.3 s each on 2 cores): time to kill the run part way.
+SLOW_EVAL = {**EVAL, "eval.num_generated": 3000, "sampling.batch_size": 250,
+             "sampling.grid": "uniform", "sampling.num_steps": 1000, "eval.num_samples": 200,
+             "eval.batch_size": 200, "eval.kid_examples": 500}
 
 
 def main_args(workdir, overrides):
-  return [sys.executable, "main.py", f"--config={GMM}", f"--workdir={workdir}", "--mode=eval",
+  return [f"--config={GMM}", f"--workdir={workdir}", "--mode=eval",
           *(f"--config.{k}={v}" for k, v in overrides.items())]
 
 
@@ -45,17 +46,17 @@ def test_killed_eval_resumes_to_the_same_samples_and_metrics(tmp_path):
   """SIGKILL after two shards, rerun: bit-identical shards and the same metrics row as an
   uninterrupted run (the analytic model, whose 'checkpoint' is step 0)."""
   whole, killed = tmp_path / "whole", tmp_path / "killed"
-  subprocess.run(main_args(whole, SLOW_EVAL), cwd=ROOT, check=True, capture_output=True)
-  proc = subprocess.Popen(main_args(killed, SLOW_EVAL), cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL)
-  deadline = time.time() + 300
-  while len(shard_files(killed)) < 2 and time.time() < deadline and proc.poll() is None:
-    time.sleep(0.05)
-  os.kill(proc.pid, signal.SIGKILL)
-  proc.wait()
-  assert 2 <= len(shard_files(killed)) < 12  # killed part way
-  assert not (killed / "eval" / "metrics.jsonl").exists()
-  subprocess.run(main_args(killed, SLOW_EVAL), cwd=ROOT, check=True, capture_output=True)
+  with MainProcesses() as cli:
+    assert cli.run(*main_args(whole, SLOW_EVAL)).returncode == 0
+    proc, out, err = cli.start(*main_args(killed, SLOW_EVAL))
+    deadline = time.time() + 300
+    while len(shard_files(killed)) < 2 and time.time() < deadline and proc.is_alive():
+      time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    finish(proc, out, err)
+    assert 2 <= len(shard_files(killed)) < 12  # killed part way
+    assert not (killed / "eval" / "metrics.jsonl").exists()
+    assert cli.run(*main_args(killed, SLOW_EVAL)).returncode == 0
   assert [p.name for p in shard_files(killed)] == [p.name for p in shard_files(whole)]
   for a, b in zip(shard_files(whole), shard_files(killed)):
     np.testing.assert_array_equal(np.load(a)["samples"], np.load(b)["samples"])

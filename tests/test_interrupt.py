@@ -21,6 +21,7 @@ TRAIN = ["--config=configs/toy.py:swiss_roll,vpsde", "--config.model.nf=32",
          "--config.training.batch_size=64", f"--config.training.n_iters={STEPS}",
          "--config.training.log_freq=10", "--config.training.snapshot_freq=1000",
          "--config.training.snapshot_freq_for_preemption=1000"]
+pytestmark = pytest.mark.slow  # four training runs (~25 s)
 INTERRUPTED = re.compile(r"Interrupted at step (\d+); saved; rerun the same command to resume\.")
 
 
