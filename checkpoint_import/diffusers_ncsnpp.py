@@ -36,6 +36,7 @@ import math
 import pathlib
 
 import numpy as np
+
 from configs.errors import MissingFileError, UserError, UserKeyError
 
 SKIP_DOWN, ATTN_DOWN = "SkipDownBlock2D", "AttnSkipDownBlock2D"

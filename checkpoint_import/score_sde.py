@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import optax.tree_utils
 
 from checkpoint_import.trees import check_fits
-from training.state import TrainState
 from configs.errors import MissingFileError, UserError
+from training.state import TrainState
 
 # First bytes of files that are not the JAX release's checkpoints.
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive, numpy's .npz

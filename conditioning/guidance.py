@@ -7,6 +7,7 @@ and solver samples every condition.
 """
 import jax
 import jax.numpy as jnp
+
 from configs.errors import UserError
 
 

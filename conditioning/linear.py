@@ -11,6 +11,7 @@ import dataclasses
 
 import jax.numpy as jnp
 import numpy as np
+
 from configs.errors import UserError
 
 # The fixed orthogonal matrix of the paper's colorization (App. I.3, as the released code's

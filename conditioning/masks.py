@@ -9,6 +9,7 @@ import pathlib
 
 import numpy as np
 from PIL import Image
+
 from configs.errors import UserError
 
 

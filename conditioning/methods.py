@@ -13,9 +13,9 @@ of samplers.SOLVERS[solver_name].
 from conditioning.posterior import check_posterior_noise, with_posterior_guidance
 from conditioning.repaint import repaint_sample
 from conditioning.replacement import with_replacement
+from configs.errors import UserError
 from samplers.pc import pc_steps
 from samplers.solvers import get_solver
-from configs.errors import UserError
 
 PROJECTING = ("replacement", "repaint")  # methods that copy y into x: noise-free, grid solvers
 

@@ -42,8 +42,8 @@ network (2.7x the cost of a plain score evaluation for a tiny NCSN++ on 8x8 digi
 import jax
 import jax.numpy as jnp
 
-from sde_lib import batch_expand
 from configs.errors import UserError
+from sde_lib import batch_expand
 
 
 def gram_scale(observation, x):

@@ -19,11 +19,11 @@ costs U times the NFE. The last step (eps -> clean data) is not resampled.
 import jax
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from samplers.correctors import get_corrector
 from samplers.pc import pc_nfe
 from samplers.per_sample_keys import per_sample_normal, per_sample_prior, step_keys
 from samplers.predictors import get_predictor
-from configs.errors import UserError
 
 # Streams of each sample's key: predictor noise, corrector noise, jump-back noise.
 PREDICT_STREAM, CORRECT_STREAM, JUMP_STREAM = 0x2E9A_0001, 0x2E9A_0002, 0x2E9A_0003

@@ -2,7 +2,9 @@
 import importlib.util
 import json
 import pathlib
+
 from configs.errors import MissingFileError, UserKeyError
+
 
 RECORDED = str(pathlib.Path(__file__).with_name("recorded.py"))  # a workdir's config.json
 
@@ -25,24 +27,21 @@ def check_moved_keys(keys) -> None:
   for key in keys:
     if key in MOVED_KEYS:
       raise UserKeyError(f"Config key {key!r} has moved to {MOVED_KEYS[key]!r}; use "
-                     f"--config.{MOVED_KEYS[key]}=... instead.")
-
-
-def flat_keys(config, prefix: str = "") -> set:
-  """Dotted paths of every leaf of a ConfigDict: {'training.batch_size', ...}."""
-  keys = set()
-  for key, value in config.items():
-    keys |= flat_keys(value, f"{prefix}{key}.") if hasattr(value, "items") else {prefix + key}
-  return keys
+                         f"--config.{MOVED_KEYS[key]}=... instead.")
 
 
 def _leaves(tree, prefix: str = "") -> dict:
-  """{dotted key: value} of nested dicts (a config's JSON)."""
+  """{dotted key: value} of a ConfigDict or nested dicts (a config's JSON)."""
   leaves = {}
   for key, value in tree.items():
-    leaves.update(_leaves(value, f"{prefix}{key}.") if isinstance(value, dict)
+    leaves.update(_leaves(value, f"{prefix}{key}.") if hasattr(value, "items")
                   else {prefix + key: value})
   return leaves
+
+
+def flat_keys(config) -> set:
+  """Dotted paths of every leaf of a ConfigDict: {'training.batch_size', ...}."""
+  return set(_leaves(config))
 
 
 def model_keys(config) -> dict:

@@ -8,6 +8,7 @@ import ml_collections
 from configs.errors import MissingFileError
 
 
+
 def get_config(workdir: str):
   path = pathlib.Path(workdir) / "config.json"
   if not path.is_file():

@@ -8,11 +8,11 @@ import dataclasses
 
 import numpy as np
 
+from configs.errors import UserError
 from data_sources import images, toy, transforms
 from data_sources.loader import GrainBatches, StatelessBatches
 from data_sources.mixture import GaussianMixture
 from data_sources.pipeline import batch_indices, preprocess
-from configs.errors import UserError
 
 TFDS_NAMES = {"cifar10": "cifar10", "svhn": "svhn_cropped", "celeba": "celeb_a",
               "lsun_bedroom": "lsun/bedroom", "lsun_church": "lsun/church_outdoor",

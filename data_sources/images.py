@@ -14,8 +14,8 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from data_sources import transforms
 from configs.errors import MissingFileError, UserError
+from data_sources import transforms
 
 DIGITS_TEST_FRACTION = 0.2
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")

@@ -17,8 +17,8 @@ import grain
 import numpy as np
 from absl import flags
 
-from data_sources.pipeline import batch_indices
 from configs.errors import UserError
+from data_sources.pipeline import batch_indices
 
 
 def check_workers(num_workers: int) -> None:

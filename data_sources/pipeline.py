@@ -1,8 +1,8 @@
 """Stateless batching and preprocessing: the batch of step s depends only on (seed, s)."""
 import numpy as np
 
-from data_sources.transforms import to_unit_interval
 from configs.errors import UserError
+from data_sources.transforms import to_unit_interval
 
 
 def batch_indices(num_examples: int, seed: int, step: int, global_batch: int,

@@ -17,8 +17,8 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_sources import images, transforms
 from configs.errors import UserError
+from data_sources import images, transforms
 
 
 def prepare_tfds(tfds_name: str, data_dir: str | None) -> str:

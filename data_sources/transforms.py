@@ -12,6 +12,7 @@ import dataclasses
 import grain
 import numpy as np
 from PIL import Image
+
 from configs.errors import UserError
 
 

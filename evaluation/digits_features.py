@@ -22,9 +22,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from configs.errors import UserError
 from data_sources.images import load_digits
 from evaluation import batched, cache, metrics, preprocess, stats
-from configs.errors import UserError
 
 IMAGE_SIZE = 8
 NUM_CLASSES = 10

@@ -14,8 +14,8 @@ from typing import Callable, Mapping
 import flax
 import numpy as np
 
-from evaluation import cache, inception
 from configs.errors import MissingFileError, UserError, UserKeyError
+from evaluation import cache, inception
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                "pt_inception-2015-12-05-6726825d.pth")

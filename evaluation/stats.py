@@ -10,8 +10,8 @@ import io
 
 import numpy as np
 
-from evaluation import cache
 from configs.errors import UserKeyError
+from evaluation import cache
 
 
 class FeatureStats:

@@ -4,6 +4,7 @@ NETWORKS maps a config's `model.name` to a flax module; `gmm_analytic` is the pa
 score of a Gaussian mixture (models.analytic); PARAMETERIZATIONS maps `model.parameterization`
 to how a network's output becomes a score (models.parameterization).
 """
+from configs.errors import UserError
 from models.analytic import AnalyticGMMClassifier, AnalyticGMMConditionalScore, AnalyticGMMScore
 from models.ddpm import DDPM
 from models.layers import COMPUTE_DTYPES, get_compute_dtype
@@ -13,7 +14,6 @@ from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
 from models.parameterization import (EDM, PARAMETERIZATIONS, Preconditioning, VEContinuous,
                                      VEDiscrete, VPContinuous, VPDiscrete, parameterization_name)
 from models.score import NetworkScore
-from configs.errors import UserError
 
 NETWORKS = {
     "mlp": MLP,            # low-dimensional data

@@ -17,9 +17,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs.errors import UserError
 from models.layers import GaussianFourierProjection
 from sde_lib import SDE
-from configs.errors import UserError
 
 NOISE_INPUTS = ("log_sigma", "time")
 _conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")

@@ -2,6 +2,7 @@
 Salimans 2022): label_classes + 1 rows, the last one the null label of unconditional outputs."""
 import flax.linen as nn
 import jax.numpy as jnp
+
 from configs.errors import UserError
 
 

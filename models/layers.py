@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from models import up_fir_dn
 from configs.errors import UserError
+from models import up_fir_dn
 
 Array = Any
 

@@ -8,10 +8,10 @@ from typing import Any, Callable, Optional, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from models import up_fir_dn
 from models.layers import (NIN, AttnBlock, conv1x1, conv3x3, default_init,
                            group_norm)
-from configs.errors import UserError
 
 Array = Any
 

@@ -3,8 +3,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from models.label_embedding import add_class_embedding
 from configs.errors import UserError
+from models.label_embedding import add_class_embedding
 
 
 def sinusoidal_embedding(labels, dim: int, max_positions: int = 10000):

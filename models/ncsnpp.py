@@ -11,12 +11,12 @@ from typing import Any, Tuple
 import flax.linen as nn
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from models import layerspp
 from models.layers import (GaussianFourierProjection, conv3x3, default_init,
                            get_act, get_timestep_embedding, group_norm,
                            maybe_remat)
 from models.label_embedding import add_class_embedding
-from configs.errors import UserError
 
 _CHOICES = {
     'resblock_type': ('ddpm', 'biggan'),

@@ -10,6 +10,7 @@ import functools
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
 from configs.errors import UserError
 
 EPS = 1e-5

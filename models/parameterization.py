@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from sde_lib import SDE
 from configs.errors import UserError
+from sde_lib import SDE
 
 
 class Preconditioning(NamedTuple):

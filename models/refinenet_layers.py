@@ -12,6 +12,7 @@ from typing import Callable, Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
 from configs.errors import UserError
 
 

@@ -4,9 +4,9 @@ import dataclasses
 import flax.linen as nn
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from models.parameterization import network_input, preconditioned_score
 from sde_lib import SDE
-from configs.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,9 +9,9 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from samplers.per_sample_keys import per_sample_normal, per_sample_uniform
 from sde_lib import batch_expand
-from configs.errors import UserError
 
 
 class Corrector(NamedTuple):

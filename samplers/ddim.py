@@ -8,9 +8,9 @@ c^2 being eta^2 times the variance of q(x' | x, x0), so eta = 0 is the determini
 import jax
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from samplers.per_sample_keys import per_sample_normal, per_sample_prior
 from sde_lib import batch_expand
-from configs.errors import UserError
 
 
 def ddim_sample(fns, times, keys, shape, eta: float = 0.0, denoise: bool = True):

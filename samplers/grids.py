@@ -12,6 +12,7 @@ eps to noise-free data (the denoising step; see each solver). Spacings:
 """
 import jax.numpy as jnp
 import numpy as np
+
 from configs.errors import UserError
 
 

@@ -11,9 +11,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs.errors import UserError
 from samplers.per_sample_keys import step_keys
 from samplers.ode import flow_drift, integrate
-from configs.errors import UserError
 
 
 class TraceEstimator(NamedTuple):

@@ -11,8 +11,8 @@ import diffrax
 import jax
 import jax.numpy as jnp
 
-from samplers.per_sample_keys import per_sample_prior
 from configs.errors import UserError
+from samplers.per_sample_keys import per_sample_prior
 
 # name -> (solver class, new vector-field evaluations per step; all three reuse the last stage).
 ODE_SOLVERS = {

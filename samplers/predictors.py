@@ -10,8 +10,8 @@ from typing import Callable, NamedTuple
 
 import jax.numpy as jnp
 
-from sde_lib import batch_expand
 from configs.errors import UserError
+from sde_lib import batch_expand
 
 
 class Predictor(NamedTuple):

@@ -3,13 +3,13 @@
 `times` is the grid (samplers.grids) for grid solvers and None for the adaptive ODE."""
 from typing import Callable, NamedTuple
 
+from configs.errors import UserError
 from samplers.ddim import ddim_sample
 from samplers.dpm_solver import dpm_solver_2m, dpm_solver_3m, dpm_solver_sde_2m
 from samplers.edm import euler_sample, heun_sample
 from samplers.ode import ode_sample
 from samplers.pc import pc_sample, pc_steps
 from samplers.unipc import unipc
-from configs.errors import UserError
 
 
 class Solver(NamedTuple):

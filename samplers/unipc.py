@@ -27,9 +27,9 @@ import math
 import jax
 import jax.numpy as jnp
 
+from configs.errors import UserError
 from samplers.multistep import final_denoise, log_snr_steps, phi_functions
 from samplers.per_sample_keys import per_sample_prior
-from configs.errors import UserError
 
 UNIPC_ORDERS = (1, 2, 3)
 UNIPC_VARIANTS = ("bh1", "bh2")

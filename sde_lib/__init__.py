@@ -1,9 +1,9 @@
 """SDEs of score-based generative modelling: VE, VP, sub-VP and EDM's, with reverse SDE and
 probability-flow ODE."""
+from configs.errors import UserError
 from sde_lib.base import (SDE, DiscreteLevels, ReverseSDE, ScoreFn, batch_expand,
                           standard_normal_logp)
 from sde_lib.sdes import EDMSDE, VESDE, SubVPSDE, VPSDE
-from configs.errors import UserError
 
 SDES = {"vesde": VESDE, "vpsde": VPSDE, "subvpsde": SubVPSDE, "edm": EDMSDE}
 

@@ -21,6 +21,7 @@ import sys
 import jax
 import orbax.checkpoint as ocp
 from absl import logging as absl_logging
+
 from configs.errors import MissingFileError, UserError
 
 # Errors that are bugs or resource limits, never a sign of a damaged checkpoint.

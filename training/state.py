@@ -3,6 +3,7 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import optax
+
 from configs.errors import UserError
 
 

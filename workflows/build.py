@@ -17,9 +17,9 @@ import evaluation
 import models
 import samplers
 import sde_lib
+from configs.errors import UserError
 from training import checkpoints, losses
 from training.state import create_train_state, lr_schedule, make_optimizer
-from configs.errors import UserError
 
 RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
 

@@ -18,12 +18,12 @@ import numpy as np
 import models
 import samplers
 from conditioning import guidance
+from configs.errors import MissingFileError, UserError
 from models import classifiers
 from parallel import DataParallel
 from training import checkpoints
 from workflows import build, outputs
 from workflows.batches import map_global_batches
-from configs.errors import MissingFileError, UserError
 
 INFO_FILE = "classifier.json"
 

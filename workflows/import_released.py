@@ -23,10 +23,10 @@ import jax.numpy as jnp
 import models
 from checkpoint_import import diffusers_ncsnpp, score_sde
 from checkpoint_import.trees import check_fits
+from configs.errors import MissingFileError, UserError
 from training import checkpoints
 from training.state import TrainState, create_train_state
 from workflows import build, outputs
-from configs.errors import MissingFileError, UserError
 
 
 def _flag(key: str, value) -> str:

@@ -23,10 +23,10 @@ from PIL import Image
 import conditioning
 import data_sources
 import samplers
+from configs.errors import UserError
 from parallel import DataParallel
 from workflows import build, outputs
 from workflows.batches import map_global_batches
-from configs.errors import UserError
 
 INPUT_SOURCES = ("test", "file")
 OBSERVATION_STREAM = 0x0B5E_0001  # apart from workflows.build.RNG_STREAMS (0, 1, 2)

@@ -12,8 +12,8 @@ import time
 import jax
 
 import data_sources
-from workflows import build, outputs
 from configs.errors import UserError
+from workflows import build, outputs
 
 
 def _prepare_folder(d, prepare_lib) -> dict:

@@ -10,10 +10,10 @@ import jax
 import numpy as np
 
 import samplers
+from configs.errors import UserError
 from parallel import DataParallel
 from workflows import build, guidance, inverse, outputs
 from workflows.batches import map_global_batches
-from configs.errors import UserError
 
 
 def make_sample_fn(config, sde, score_model, parallel: DataParallel):

@@ -10,6 +10,7 @@ import numpy as np
 import tqdm
 
 import summaries
+from configs.errors import NonFiniteLossError, UserError
 from parallel import DataParallel
 from training import checkpoints
 from training.interrupt import stop_requests
@@ -17,7 +18,6 @@ from training.state import TrainState
 from training.step import fuse_steps, make_train_step
 from workflows import build, outputs
 from workflows.sample import draw_samples, make_sample_fn
-from configs.errors import NonFiniteLossError, UserError
 
 
 @dataclasses.dataclass

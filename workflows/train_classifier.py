@@ -10,11 +10,11 @@ import json
 import jax
 
 import models
+from configs.errors import UserError
 from training import losses
 from training.state import TrainState
 from workflows import build, guidance, outputs
 from workflows.train import Trainer, make_trainer, run_training
-from configs.errors import UserError
 
 
 def build_classifier_trainer(config) -> Trainer:
