@@ -372,20 +372,6 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
     raise error from err
 
 
-def restore_data_state(manager: ocp.CheckpointManager, step: int) -> dict | None:
-  """The input position saved with checkpoint `step`, or None if it has none."""
-  directory = _step_directory(manager, step)
-  if not (directory / "data").is_dir():
-    return None
-  try:
-    with _orbax_quiet():  # orbax warns about each item it is not asked to restore
-      return manager.restore(step, args=ocp.args.Composite(data=ocp.args.JsonRestore())).data
-  except _NOT_DAMAGE:
-    raise
-  except Exception as err:  # pylint: disable=broad-except
-    raise _damaged(step, directory, err) from err
-
-
 def require_checkpoint(workdir) -> ocp.CheckpointManager:
   """A read-only manager for a workdir that must hold checkpoints (sampling, likelihood)."""
   directory = pathlib.Path(workdir) / "checkpoints"
