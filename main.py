@@ -126,6 +126,7 @@ def parse_flags(argv):
     if FLAGS.config is None:
       raise UserError(f"Pass --config=FILE (configs/...): --workdir={FLAGS.workdir} holds no "
                       "config.json to reuse.")
+    configs.check_solver_overrides(FLAGS.config, overridden)
     return rest
   except PARSE_ERRORS as err:
     if "--verbose" in argv:

@@ -3,7 +3,7 @@
   python benchmarks/inception_throughput.py --batch 50 --repeats 5 --fid-images 50000
 
 Both networks hold the same random weights (pytorch-fid's `fid_inception_v3` built offline by
-`evaluation.torch_reference`, converted with our loader) and get the same batch of 299 x 299
+tests/torch_reference.py, converted with our loader) and get the same batch of 299 x 299
 images in [0, 1] (NHWC for us, NCHW for torch), each through its own resize + [-1, 1] input
 path, on CPU with the same number of threads. Timed: median over --repeats rounds after two
 untimed warm-up calls (jit compilation); each round runs both, interleaved, so load drift hits
@@ -17,17 +17,20 @@ Needs the `bench` extra (torch, torchvision, pytorch-fid).
 """
 import argparse
 import os
+import pathlib
 import statistics
+import sys
 import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # Before torch loads (see ncsnpp_vs_torch).
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests"))  # torch_reference
 
 import jax  # pylint: disable=wrong-import-position
 import numpy as np  # pylint: disable=wrong-import-position
 import torch  # pylint: disable=wrong-import-position
 
+import torch_reference  # pylint: disable=wrong-import-position
 from evaluation import inception, inception_weights, metrics, stats  # pylint: disable=wrong-import-position
-from evaluation import torch_reference  # pylint: disable=wrong-import-position
 from timing import interleaved_seconds  # pylint: disable=wrong-import-position
 
 

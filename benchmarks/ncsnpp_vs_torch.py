@@ -20,8 +20,11 @@ Needs the `bench` extra: pip install torch==2.13.0 diffusers==0.42.1
 """
 import argparse
 import os
+import pathlib
+import sys
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')  # Before torch loads.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / 'tests'))  # torch_reference
 
 import jax  # pylint: disable=wrong-import-position
 import jax.numpy as jnp
@@ -29,7 +32,7 @@ import numpy as np
 import optax
 import torch
 
-from evaluation import torch_reference
+import torch_reference
 from timing import interleaved_seconds
 from models.ncsnpp import NCSNpp
 

@@ -44,6 +44,7 @@ import jax.numpy as jnp
 
 from configs.errors import UserError
 from sde_lib import batch_expand
+from sde_lib.tweedie import denoiser_from_score
 
 
 def gram_scale(observation, x):
@@ -76,7 +77,7 @@ def posterior_guided_score(fns, observation, y, noise_std: float, scale: float, 
   def score(x, t):
     a, s = fns.sde.marginal_coeffs(t)
     value, score_vjp = jax.vjp(lambda z: fns.score(z, t), x)
-    denoised = (x + batch_expand(jnp.square(s), x) * value) / batch_expand(a, x)
+    denoised = denoiser_from_score(x, value, a, s)
     observed, observe_t = jax.vjp(observation.observe, denoised)
     var = noise_std**2 + gram_scale(observation, x) * variance_fn(a, s)
     residual = (jnp.asarray(y, x.dtype) - observed) * batch_expand(scale / var, observed)
@@ -93,15 +94,8 @@ VARIANCES = {"dps": dps_variance, "pigdm": pigdm_variance}
 def check_posterior_noise(name: str, noise_std: float) -> None:
   """One-line errors: negative noise; DPS without noise (its weight 1 / sigma_y^2 is infinite)."""
   if noise_std < 0:
-    raise UserError(f"sampling.observation_noise={noise_std} must be >= 0.")
+    raise UserError(f"sampling.inverse.observation_noise={noise_std} must be >= 0.")
   if name == "dps" and noise_std == 0:
-    raise UserError("sampling.inverse_method='dps' weighs the likelihood by 1 / "
-                     "observation_noise^2 and needs sampling.observation_noise > 0; use "
-                     "inverse_method='pigdm' (or replacement) for noise-free observations.")
-
-
-def with_posterior_guidance(name: str, fns, observation, y, noise_std: float, scale: float):
-  """samplers.ModelFns `fns` with the score of p_t(x | y) for method `name` in VARIANCES."""
-  check_posterior_noise(name, noise_std)
-  return fns.with_score(posterior_guided_score(fns, observation, y, noise_std, scale,
-                                               VARIANCES[name]))
+    raise UserError("sampling.inverse.method='dps' weighs the likelihood by 1 / "
+                     "observation_noise^2 and needs sampling.inverse.observation_noise > 0; use "
+                     "inverse.method='pigdm' (or replacement) for noise-free observations.")

@@ -12,8 +12,6 @@ The observation is noise-free: y = A x exactly (replacement would copy any noise
 sampling.observation_noise > 0 the workflow asks for inverse_method pigdm or dps, the posterior
 guidance of conditioning.posterior).
 """
-import dataclasses
-
 import jax.numpy as jnp
 
 from samplers.per_sample_keys import per_sample_normal, step_keys
@@ -38,9 +36,3 @@ def replacement_project(sde, observation, y, keys):
     return observation.replace(x, batch_expand(a, x) * clean + batch_expand(s, x) * z)
 
   return project
-
-
-def with_replacement(fns, observation, y, keys):
-  """samplers.ModelFns `fns` with the replacement hook of observations y (B, ...)."""
-  return dataclasses.replace(fns, project=replacement_project(fns.sde, observation, y, keys))
-

@@ -18,7 +18,16 @@ NOT_MODEL_KEYS = ("model.dtype", "model.dropout")  # compute precision, training
 # Keys that moved (old -> new); an old key is an error naming the new one.
 MOVED_KEYS = {"training.sde": "sde.name", "model.ema_rate": "training.ema_rate",
               **{f"model.{k}": f"sde.{k}" for k in ("sigma_min", "sigma_max", "beta_min", "beta_max",
-                                                    "num_scales")}}
+                                                    "num_scales")},
+              "sampling.class_label": "sampling.guidance.class_label",
+              "sampling.guidance_scale": "sampling.guidance.scale",
+              "sampling.classifier_workdir": "sampling.guidance.classifier_workdir",
+              "sampling.inverse_method": "sampling.inverse.method",
+              "sampling.dps_scale": "sampling.inverse.scale",
+              **{f"sampling.{k}": f"sampling.inverse.{k}" for k in (
+                  "mask", "mask_box_size", "mask_box_top", "mask_box_left", "mask_fraction",
+                  "mask_seed", "mask_path", "observed_coords", "sr_factor", "inputs_from",
+                  "inputs_path", "num_inputs", "samples_per_input", "observation_noise")}}
 
 
 def check_moved_keys(keys) -> None:
@@ -28,6 +37,14 @@ def check_moved_keys(keys) -> None:
     if key in MOVED_KEYS:
       raise UserKeyError(f"Config key {key!r} has moved to {MOVED_KEYS[key]!r}; use "
                          f"--config.{MOVED_KEYS[key]}=... instead.")
+
+
+def check_solver_overrides(config, keys) -> None:
+  """One line for an overridden sampling.X (keys: dotted) that is an option of other solvers
+  than sampling.method, naming those that take it (samplers.solvers)."""
+  from samplers import solvers  # pylint: disable=import-outside-toplevel (configs load first)
+  options = [k.split(".", 1)[1] for k in keys if k.startswith("sampling.") and k.count(".") == 1]
+  solvers.check_option_keys(config.sampling.method, options)
 
 
 def _leaves(tree, prefix: str = "") -> dict:
@@ -79,7 +96,13 @@ def load_config(spec: str, overrides: dict | None = None):
   module_spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  config = module.get_config(arg) if arg else module.get_config()
+  return with_overrides(module.get_config(arg) if arg else module.get_config(), overrides)
+
+
+def with_overrides(config, overrides: dict | None = None):
+  """A locked copy of config with overrides {"training.batch_size": 64, ...}: an unknown or
+  moved key, or a solver option of another method, raises as on the command line."""
+  config = config.copy_and_resolve_references()
   check_moved_keys(flat_keys(config))
   config.lock()
   check_moved_keys(overrides or {})
@@ -89,4 +112,5 @@ def load_config(spec: str, overrides: dict | None = None):
     for name in parents:
       section = section[name]
     section[leaf] = value
+  check_solver_overrides(config, overrides or {})
   return config

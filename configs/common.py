@@ -1,4 +1,131 @@
-"""Settings shared by the config families."""
+"""Config sections shared by the families (declared once here), and settings that go with an SDE.
+
+Each *_section(**values) returns the section with every key at its default, `values` overriding
+some (an unknown key raises). The sampling section holds, besides the keys below, every keyword
+option of every registered solver at its signature's default (samplers.solvers), so a new
+solver's options need no config edit; guidance and inverse-problem keys are grouped under
+sampling.guidance.* and sampling.inverse.*.
+"""
+import ml_collections
+from ml_collections import config_dict
+
+from samplers import solvers
+
+
+def _with_values(section: ml_collections.ConfigDict, values: dict) -> ml_collections.ConfigDict:
+  for key, value in values.items():
+    if key not in section:
+      raise KeyError(f"No key {key!r} in this section; valid: {sorted(section)}.")
+    section[key] = value
+  return section
+
+
+def _solver_options() -> ml_collections.ConfigDict:
+  """Every solver's keyword options at their defaults (None: a typed placeholder, unset)."""
+  options = ml_collections.ConfigDict()
+  for key, value in sorted(solvers.all_option_defaults().items()):
+    options[key] = config_dict.placeholder(bool) if value is None else value
+  return options
+
+
+def guidance_section() -> ml_collections.ConfigDict:
+  g = ml_collections.ConfigDict()
+  g.method = "none"                             # conditioning.GUIDANCE: none | classifier (Sec. 5) | cfg (Ho & Salimans 2022)
+  g.class_label = -1                            # class to sample (-1: all in turn, i % num_classes)
+  g.scale = 1.0                                 # classifier scale lambda (1: the paper) or CFG weight w (0: conditional)
+  g.classifier_workdir = ""                     # classifier: workdir of --mode=train_classifier ("": WORKDIR/classifier)
+  return g
+
+
+def inverse_section(mask: str = "box") -> ml_collections.ConfigDict:
+  i = ml_collections.ConfigDict()
+  i.method = "replacement"                      # conditioning.INVERSE_METHODS: replacement (the paper) | pigdm | dps
+                                                # (RePaint: replacement with --config.sampling.method=repaint)
+  i.mask = mask                                 # inpaint: box | half | random | file (images); coords | random | file (points)
+  i.mask_box_size = 0                           # mask=box: side of the hidden square (0: half the image size)
+  i.mask_box_top = -1                           # mask=box: its top row (-1: centred)
+  i.mask_box_left = -1                          # mask=box: its left column (-1: centred)
+  i.mask_fraction = 0.5                         # mask=random: probability that a pixel / coordinate is observed
+  i.mask_seed = 0                               # mask=random: seed of that draw
+  i.mask_path = ""                              # mask=file: PNG (nonzero = observed) or .npz (array 'mask')
+  i.observed_coords = (0,)                      # mask=coords: observed coordinates of low-dimensional data
+  i.sr_factor = 2                               # super_resolution: average-pooling factor of y = pool(x)
+  i.inputs_from = "test"                        # test: the first num_inputs test examples | file: inputs_path
+  i.inputs_path = ""                            # inputs_from=file: .npz (array 'inputs' or its first) or one PNG
+  i.num_inputs = 8                              # K: inputs (observations) sampled for
+  i.samples_per_input = 4                       # samples drawn per input
+  i.observation_noise = 0.0                     # std sigma_y of y = A x + sigma_y n (> 0: pigdm or dps only)
+  i.scale = 1.0                                 # pigdm / dps: scale of the likelihood guidance (1: the posterior)
+  return i
+
+
+def sampling_section(mask: str = "box", **values) -> ml_collections.ConfigDict:
+  s = _solver_options()
+  s.method = "pc"                               # samplers.SOLVERS (options: the keys of its signature)
+  s.num_steps = 1000                            # grid steps of every solver but ode (PC: the paper's N)
+  s.grid = "uniform"                            # samplers.GRIDS: uniform | edm | logsnr | quadratic
+  s.grid_rho = 7.0                              # grid=edm: rho of the sigma spacing
+  s.eps = 1e-5                                  # sampling stops at t = eps (VE 1e-5, VP/sub-VP 1e-3)
+  s.noise_removal = True                        # return the noise-free mean / D(x, eps) at the last step
+  s.num_samples = 50_000                        # samples written by --mode=sample (FID uses 50k)
+  s.batch_size = 1024                           # samples per jitted call (global, split over devices)
+  s.task = "unconditional"                      # workflows.sample.TASKS: unconditional | inpaint | colorize | super_resolution
+  s.guidance = guidance_section()               # label conditions, any task
+  s.inverse = inverse_section(mask)             # observation conditions: tasks inpaint | colorize | super_resolution
+  return _with_values(s, values)
+
+
+def eval_section(**values) -> ml_collections.ConfigDict:
+  e = ml_collections.ConfigDict()
+  e.trace_estimator = "rademacher"              # exact | gaussian | rademacher (Hutchinson)
+  e.rtol = 1e-5                                 # likelihood ODE relative tolerance
+  e.atol = 1e-5                                 # likelihood ODE absolute tolerance
+  e.eps = 1e-5                                  # likelihood ODE start time
+  e.num_samples = 10_000                        # test examples for --mode=likelihood (at most all)
+  e.batch_size = 1024                           # examples per jitted likelihood call
+  e.bpd_num_repeats = 5                         # images: dequantisation repeats of the bits/dim
+  e.features = "inception"                      # --mode=eval metrics on: identity (points) | digits | inception
+  e.inception_weights = ""                      # pytorch-fid's pt_inception-2015-12-05-*.pth or .safetensors
+  e.stats_path = ""                             # reference mu/sigma npz (--mode=fid_stats); "": from the data
+  e.reference_split = "train"                   # split of the reference statistics and KID features
+  e.kid_examples = 10_000                       # real examples whose features KID compares with (0: no KID)
+  e.reference_examples = 0                      # examples of reference_split for the statistics (0: all)
+  e.num_generated = 50_000                      # samples per checkpoint for the metrics (released num_samples)
+  e.begin_ckpt = 1                              # --mode=eval: first checkpoint step of the sweep
+  e.end_ckpt = -1                               # --mode=eval: last checkpoint step (-1: the newest)
+  e.enable_sampling = True                      # --mode=eval: sample and compute FID / IS / KID
+  e.enable_bpd = True                           # --mode=eval: bits/dim of the held-out split
+  e.import_path = ""                            # --mode=import: checkpoint_N file or diffusers dir
+  return _with_values(e, values)
+
+
+def classifier_section(**values) -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.name = "wrn"                                # models.CLASSIFIERS: wrn (Wide-ResNet, images) | conv (small, digits) | mlp | gmm_analytic
+  c.blocks_per_group = 4                        # wrn: residual blocks per group (released: 4, WRN-28)
+  c.channel_multiplier = 10                     # wrn: width multiplier k (released: 10)
+  c.nf = 32                                     # conv / mlp: base channels (width)
+  c.num_layers = 3                              # mlp: residual blocks
+  c.noise_input = "auto"                        # log_sigma (Fourier features of log sigma(t)) | time (of t) | auto (the SDE's choice)
+  c.fourier_scale = 16.0                        # scale of the random Fourier features
+  c.n_iters = 200_000                           # --mode=train_classifier steps (logs, snapshots: training.*)
+  c.batch_size = 128                            # classifier training batch (global)
+  c.lr = 2e-4                                   # classifier peak learning rate (optimizer: optim.*)
+  c.warmup = 5000                               # classifier linear warm-up steps
+  c.eps = 1e-5                                  # smallest training time: t ~ U(eps, T)
+  return _with_values(c, values)
+
+
+def optim_section(**values) -> ml_collections.ConfigDict:
+  o = ml_collections.ConfigDict()
+  o.optimizer = "adam"                          # adam | adamw
+  o.lr = 2e-4                                   # peak learning rate
+  o.beta1 = 0.9                                 # Adam beta1
+  o.eps = 1e-8                                  # Adam epsilon
+  o.weight_decay = 0.0                          # decoupled weight decay (adamw)
+  o.warmup = 5000                               # linear warm-up steps
+  o.grad_clip = 1.0                             # global-norm clipping threshold (< 0: off)
+  return _with_values(o, values)
 
 
 def apply_sde(config, sde: str):

@@ -11,6 +11,8 @@ Prepare the data once where there is network access (then copy DIR to the traini
 """
 import ml_collections
 
+from configs import common
+
 
 def get_default_configs() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
@@ -44,82 +46,10 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.label_dropout = 0.1                  # model.class_conditional: probability of the null label (CFG)
   training.remat = False                        # recompute residual blocks in the backward pass (less memory)
 
-  config.sampling = sampling = ml_collections.ConfigDict()
-  sampling.method = "pc"                        # samplers.SOLVERS: pc | ode | ddim | heun | euler |
-                                                # dpm_solver_2m | dpm_solver_3m | dpm_solver_sde_2m | unipc
-  sampling.num_steps = 1000                     # grid steps of every solver but ode (PC: the paper's N)
-  sampling.grid = "uniform"                     # samplers.GRIDS: uniform | edm | logsnr | quadratic
-  sampling.grid_rho = 7.0                       # grid=edm: rho of the sigma spacing
-  sampling.predictor = "reverse_diffusion"      # samplers.PREDICTORS (none: corrector only)
-  sampling.corrector = "langevin"               # samplers.CORRECTORS: langevin (released) |
-                                                # langevin_per_sample | mala | ald | none
-  sampling.snr = 0.16                           # Langevin signal-to-noise ratio (Alg. 4/5)
-  sampling.n_steps_each = 1                     # corrector steps per predictor step
-  sampling.noise_removal = True                 # return the noise-free mean at the last step
-  sampling.probability_flow = False             # PC predictor on the probability-flow ODE
-  sampling.eta = 0.0                            # ddim: 0 deterministic, 1 ancestral (DDPM)
-  sampling.s_churn = 0.0                        # heun / euler: EDM stochastic churn (0: ODE)
-  sampling.s_tmin = 0.0                         # heun / euler: churn only for noise levels >= s_tmin
-  sampling.s_tmax = 1e9                         # heun / euler: ... and <= s_tmax
-  sampling.s_noise = 1.0                        # heun / euler: churn noise inflation
-  sampling.solver_order = 2                     # unipc: order p of UniP-p / UniC-p (1-3; accuracy p + 1)
-  sampling.unipc_variant = "bh2"                # unipc: B(h) = e^h - 1 (bh2) | h (bh1) (Zhao et al. 2023)
-  sampling.lower_order_final = True             # dpm_solver_* / unipc: lower-order last steps if < 15 steps
-  sampling.official_3m = False                  # dpm_solver_3m: the official code's D2 weight (not 3rd order)
-  sampling.ode_whole_batch = False              # ode: one adaptive solve for the whole batch
-                                                # (released; couples samples) vs one per sample
-  sampling.ode_solver = "dopri5"                # adaptive solver for method=ode (released: RK45)
-  sampling.rtol = 1e-5                          # ODE relative tolerance
-  sampling.atol = 1e-5                          # ODE absolute tolerance
-  sampling.eps = 1e-5                           # sampling stops at t = eps (VE 1e-5, VP/sub-VP 1e-3)
-  sampling.num_samples = 50_000                 # samples written by --mode=sample (FID uses 50k)
-  sampling.batch_size = 1024                    # samples per jitted call (global, split over devices)
-  sampling.task = "unconditional"               # workflows.sample.TASKS: unconditional | inpaint | colorize |
-                                                # super_resolution | class_conditional (classifier guidance) | cfg
-  sampling.class_label = -1                     # class_conditional / cfg: class to sample (-1: all in turn, i % num_classes)
-  sampling.guidance_scale = 1.0                 # classifier scale lambda (1: the paper) or CFG weight w (0: conditional)
-  sampling.classifier_workdir = ""              # class_conditional: workdir of --mode=train_classifier ("": --workdir)
-  # Inverse problems (task inpaint | colorize | super_resolution; workflows/inverse.py):
-  sampling.mask = "box"                         # inpaint: box | half | random | file (images);
-                                                # coords | random | file (points)
-  sampling.mask_box_size = 0                    # mask=box: side of the hidden square (0: half the image size)
-  sampling.mask_box_top = -1                    # mask=box: its top row (-1: centred)
-  sampling.mask_box_left = -1                   # mask=box: its left column (-1: centred)
-  sampling.mask_fraction = 0.5                  # mask=random: probability that a pixel / coordinate is observed
-  sampling.mask_seed = 0                        # mask=random: seed of that draw
-  sampling.mask_path = ""                       # mask=file: PNG (nonzero = observed) or .npz (array 'mask')
-  sampling.observed_coords = (0,)               # mask=coords: observed coordinates of low-dimensional data
-  sampling.sr_factor = 2                        # super_resolution: average-pooling factor of y = pool(x)
-  sampling.inputs_from = "test"                 # test: the first num_inputs test examples | file: inputs_path
-  sampling.inputs_path = ""                     # inputs_from=file: .npz (array 'inputs' or its first) or one PNG
-  sampling.num_inputs = 8                       # K: inputs (observations) sampled for
-  sampling.samples_per_input = 4                # samples drawn per input
-  sampling.inverse_method = "replacement"       # conditioning.INVERSE_METHODS: replacement (the paper;
-                                                # any grid solver) | repaint (method=pc) | pigdm | dps
-  sampling.repaint_resamples = 10               # repaint: passes U per grid step (1: replacement)
-  sampling.observation_noise = 0.0              # std sigma_y of y = A x + sigma_y n (> 0: pigdm or dps only)
-  sampling.dps_scale = 1.0                      # pigdm / dps: scale of the likelihood guidance (1: the posterior)
-
-  config.eval = evaluate = ml_collections.ConfigDict()
-  evaluate.trace_estimator = "rademacher"       # exact | gaussian | rademacher (Hutchinson)
-  evaluate.rtol = 1e-5                          # likelihood ODE relative tolerance
-  evaluate.atol = 1e-5                          # likelihood ODE absolute tolerance
-  evaluate.eps = 1e-5                           # likelihood ODE start time
-  evaluate.num_samples = 10_000                 # test examples for --mode=likelihood (at most all)
-  evaluate.batch_size = 1024                    # examples per jitted likelihood call
-  evaluate.bpd_num_repeats = 5                  # images: dequantisation repeats of the bits/dim
-  evaluate.features = "inception"               # --mode=eval metrics on: identity (points) | digits | inception
-  evaluate.inception_weights = ""               # pytorch-fid's pt_inception-2015-12-05-*.pth or .safetensors
-  evaluate.stats_path = ""                      # reference mu/sigma npz (--mode=fid_stats); "": from the data
-  evaluate.reference_split = "train"            # split of the reference statistics and KID features
-  evaluate.kid_examples = 10_000                # real examples whose features KID compares with (0: no KID)
-  evaluate.reference_examples = 0               # examples of reference_split for the statistics (0: all)
-  evaluate.num_generated = 50_000               # samples per checkpoint for the metrics (released num_samples)
-  evaluate.begin_ckpt = 1                       # --mode=eval: first checkpoint step of the sweep
-  evaluate.end_ckpt = -1                        # --mode=eval: last checkpoint step (-1: the newest)
-  evaluate.enable_sampling = True               # --mode=eval: sample and compute FID / IS / KID
-  evaluate.enable_bpd = True                    # --mode=eval: bits/dim of the held-out split
-  evaluate.import_path = ""                     # --mode=import: checkpoint_N file or diffusers dir
+  config.sampling = sampling = common.sampling_section()  # samplers: configs/common.py
+  sampling.corrector = "langevin"               # samplers.CORRECTORS: langevin (released) | langevin_per_sample |
+                                                # mala | ald | none
+  config.eval = common.eval_section()
 
   config.data = data = ml_collections.ConfigDict()
   data.dataset = "cifar10"                      # data_sources.DATASETS
@@ -164,26 +94,6 @@ def get_default_configs() -> ml_collections.ConfigDict:
   model.class_conditional = False               # NCSN++ / DDPM: class-label embedding (data.num_classes + null) for CFG
   model.dtype = "float32"                       # activations: float32 | bfloat16 (params, loss, Adam: float32)
 
-  config.classifier = classifier = ml_collections.ConfigDict()
-  classifier.name = "wrn"                       # models.CLASSIFIERS: wrn (Wide-ResNet, images) | conv (small, digits) | mlp | gmm_analytic
-  classifier.blocks_per_group = 4               # wrn: residual blocks per group (released: 4, WRN-28)
-  classifier.channel_multiplier = 10            # wrn: width multiplier k (released: 10)
-  classifier.nf = 32                            # conv / mlp: base channels (width)
-  classifier.num_layers = 3                     # mlp: residual blocks
-  classifier.noise_input = "auto"               # log_sigma (Fourier features of log sigma(t)) | time (of t) | auto (VE/EDM: log_sigma)
-  classifier.fourier_scale = 16.0               # scale of the random Fourier features
-  classifier.n_iters = 200000                   # --mode=train_classifier steps (logs, snapshots: training.*)
-  classifier.batch_size = 128                   # classifier training batch (global)
-  classifier.lr = 2e-4                          # classifier peak learning rate (optimizer: optim.*)
-  classifier.warmup = 5000                      # classifier linear warm-up steps
-  classifier.eps = 1e-5                         # smallest training time: t ~ U(eps, T)
-
-  config.optim = optim = ml_collections.ConfigDict()
-  optim.optimizer = "adam"                      # adam | adamw
-  optim.lr = 2e-4                               # peak learning rate
-  optim.beta1 = 0.9                             # Adam beta1
-  optim.eps = 1e-8                              # Adam epsilon
-  optim.weight_decay = 0.0                      # decoupled weight decay (adamw)
-  optim.warmup = 5000                           # linear warm-up steps
-  optim.grad_clip = 1.0                         # global-norm clipping threshold (< 0: off)
+  config.classifier = common.classifier_section()
+  config.optim = common.optim_section()
   return config

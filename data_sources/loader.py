@@ -1,9 +1,9 @@
 """Training batches as iterators with a JSON-able position that checkpoints store.
 
 Image sets go through a grain pipeline: source -> per-epoch shuffle -> transforms -> batches, with
-worker processes and prefetch. Generated points (toy sets, the mixture) keep stateless batching.
-Both yield this host's share of every global batch, {"image": (L, ...), "label": (L,)} with
-L = global_batch / process_count ("image" holds the points for low-dimensional sets).
+worker processes and prefetch. Generated points (toy sets, the mixture) keep stateless batching
+(stateless.py). Both yield this host's share of every global batch, {"image": (L, ...),
+"label": (L,)} with L = global_batch / process_count ("image" holds the points for point sets).
 
 The example stream is index-addressable: position p is example index_shuffle(p mod N) of epoch
 p // N (grain's per-epoch shuffle seeded by (seed, epoch)), transformed with a generator keyed by
@@ -18,7 +18,6 @@ import numpy as np
 from absl import flags
 
 from configs.errors import UserError
-from data_sources.pipeline import batch_indices
 
 
 def check_workers(num_workers: int) -> None:
@@ -110,7 +109,7 @@ class GrainBatches:
             "seed": self._seed}
 
   def set_state(self, state: dict) -> None:
-    _check_same_data(state, num_examples=self._num_examples, seed=self._seed)
+    check_same_data(state, num_examples=self._num_examples, seed=self._seed)
     self.close()
     self._next_example = int(state["next_example"])
 
@@ -121,43 +120,7 @@ class GrainBatches:
     self._iterator = None
 
 
-class StatelessBatches:
-  """Batches of generated points drawn with replacement: batch s depends only on (seed, s)."""
-
-  def __init__(self, points: np.ndarray, *, seed: int, global_batch: int, process_index: int = 0,
-               process_count: int = 1, labels: np.ndarray | None = None):
-    local_batch_size(global_batch, process_count)
-    self._points, self._seed, self._batch = points, seed, global_batch
-    self._labels = labels  # (N,) int: batches also carry "label"
-    self._host = (process_index, process_count)
-    self._next_step = 0
-
-  def __iter__(self):
-    return self
-
-  def __next__(self) -> dict:
-    idx = batch_indices(len(self._points), self._seed, self._next_step, self._batch, *self._host)
-    self._next_step += 1
-    if self._labels is None:
-      return {"image": np.asarray(self._points[idx], np.float32)}
-    return {"image": np.asarray(self._points[idx], np.float32),
-            "label": np.asarray(self._labels[idx], np.int32)}
-
-  def get_state(self) -> dict:
-    return {"next_step": self._next_step, "num_examples": len(self._points), "seed": self._seed}
-
-  def set_state(self, state: dict) -> None:
-    _check_same_data(state, num_examples=len(self._points), seed=self._seed)
-    self._next_step = int(state["next_step"])
-
-  def start_prefetch(self) -> None:
-    pass
-
-  def close(self) -> None:
-    pass
-
-
-def _check_same_data(state: dict, **expected) -> None:
+def check_same_data(state: dict, **expected) -> None:
   saved = {k: state.get(k) for k in expected}
   if saved != expected:
     raise UserError(f"The checkpoint's data position belongs to other data ({saved}; this config "

@@ -13,12 +13,11 @@ import multiprocessing
 import pathlib
 import tempfile
 
-import numpy as np
 import tensorflow_datasets as tfds
-from PIL import Image
 
 from configs.errors import UserError
 from data_sources import images, transforms
+from fileio import png_bytes
 
 
 def prepare_tfds(tfds_name: str, data_dir: str | None) -> str:
@@ -27,12 +26,6 @@ def prepare_tfds(tfds_name: str, data_dir: str | None) -> str:
   builder = tfds.builder(tfds_name, data_dir=data_dir or None, file_format="array_record")
   builder.download_and_prepare()
   return str(builder.data_dir)
-
-
-def encode_png(image: np.ndarray) -> bytes:
-  buf = io.BytesIO()
-  Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buf, format="PNG")
-  return buf.getvalue()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +37,7 @@ class _EncodeExample:
 
   def __call__(self, index: int):
     example = self.source[index]
-    png = encode_png(self.crop_resize.apply(example["image"]))
+    png = png_bytes(self.crop_resize.apply(example["image"]))
     return self.source.files[index], png, int(example["label"])
 
 

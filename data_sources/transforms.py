@@ -1,10 +1,9 @@
 """Per-example image transforms: central crop and resize (uint8), then flip and dequantise (float).
 
-Each dataset's crop and resize follow the released score_sde `datasets.py` (see PREPROCESSING);
-FFHQ and CelebA-HQ follow Karras et al.'s dataset tool, whose 2x2 averages made the released
-TFRecords. Transforms are grain `Map` / `RandomMap` objects, so they run in grain's worker
-processes, and the random one draws from the per-example generator grain derives from
-(seed, position in the stream): the same example gets the same flip and noise whatever the
+Each dataset's crop and resize (Dataset.crop_resize in data_sources/registry.py) follow the
+released score_sde `datasets.py`. Transforms are grain `Map` / `RandomMap` objects, so they run in
+grain's worker processes, and the random one draws from the per-example generator grain derives
+from (seed, position in the stream): the same example gets the same flip and noise whatever the
 number of workers or hosts.
 """
 import dataclasses
@@ -79,24 +78,6 @@ class CropResize(grain.transforms.Map):
 
   def map(self, element: dict) -> dict:
     return {**element, "image": self.apply(element["image"])}
-
-
-# Dataset name -> CropResize keyword arguments of the released preprocessing (datasets.py).
-PREPROCESSING = {
-    "celeba": dict(crop=140, method="bilinear"),   # central_crop(140), resize_small (bilinear)
-    "lsun_bedroom": dict(method="bicubic"),       # crop_resize: shorter side, bicubic, antialias
-    "lsun_church": dict(method="bicubic"),
-    "ffhq": dict(method="box"),                   # Karras et al.'s 2x2 averages (TFRecords)
-    "celebahq": dict(method="box"),
-    "image_folder": dict(method="bicubic"),       # like LSUN: shorter side, bicubic
-}
-
-
-def crop_resize_for(dataset: str, size: int) -> CropResize:
-  """The released crop and resize of `dataset` at `size` (others: bilinear resize, no crop)."""
-  kwargs = PREPROCESSING.get(dataset, {})
-  resize_first = dataset.startswith("lsun") and size == 128  # released: resize_small, then crop
-  return CropResize(size, resize_first=resize_first, **kwargs)
 
 
 def to_unit_interval(pixels: np.ndarray, noise: np.ndarray | None) -> np.ndarray:

@@ -1,9 +1,9 @@
 """Evaluation: feature networks (the FID Inception, a digits CNN) and metrics (FID, IS, KID).
 
-Nothing is downloaded at run time. `evaluation.torch_reference` (pytorch-fid's network, for tests
-and benchmarks) is not imported here: the library itself needs no torch.
+Nothing is downloaded at run time, and the library needs no torch: pytorch-fid's network, which
+tests and benchmarks compare against, is built by tests/torch_reference.py.
 """
-from evaluation.cache import cache_dir, write_bytes_atomic
+from evaluation.cache import cache_dir
 from evaluation.digits_features import (DigitsNet, DigitsOutputs, digits_accuracy,
                                         digits_inception_score, digits_outputs,
                                         frechet_digits_distance, load_digits_net, make_digits_fn,
@@ -24,5 +24,5 @@ __all__ = [
     "frechet_distance", "inception_input", "inception_score", "kernel_inception_distance",
     "load_digits_net", "load_inception_variables", "load_stats", "log_softmax", "make_digits_fn",
     "make_inception_fn", "read_state_dict", "resize_bilinear", "save_stats", "to_unit_interval",
-    "torch_to_flax_variables", "train_digits_net", "write_bytes_atomic",
+    "torch_to_flax_variables", "train_digits_net",
 ]

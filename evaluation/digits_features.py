@@ -25,6 +25,7 @@ import optax
 from configs.errors import UserError
 from data_sources.images import load_digits
 from evaluation import batched, cache, metrics, preprocess, stats
+from fileio import write_bytes_atomic
 
 IMAGE_SIZE = 8
 NUM_CLASSES = 10
@@ -107,7 +108,7 @@ def _abstract_variables() -> dict:
 
 
 def save_digits_net(path, variables: dict) -> None:
-  cache.write_bytes_atomic(path, flax.serialization.msgpack_serialize(variables))
+  write_bytes_atomic(path, flax.serialization.msgpack_serialize(variables))
 
 
 def read_digits_net(path) -> dict:

@@ -11,7 +11,7 @@ import io
 import numpy as np
 
 from configs.errors import UserKeyError
-from evaluation import cache
+from fileio import write_bytes_atomic
 
 
 class FeatureStats:
@@ -61,7 +61,7 @@ def save_stats(path, mu: np.ndarray, sigma: np.ndarray, num_images: int, resize:
   buf = io.BytesIO()
   np.savez_compressed(buf, mu=np.asarray(mu), sigma=np.asarray(sigma),
                       num_images=np.int64(num_images), resize=np.str_(resize))
-  cache.write_bytes_atomic(path, buf.getvalue())
+  write_bytes_atomic(path, buf.getvalue())
 
 
 def load_stats(path) -> ReferenceStats:

@@ -14,11 +14,11 @@ from samplers.pc import PCSteps, pc_nfe, pc_sample, pc_steps
 from samplers.per_sample_keys import (per_sample_normal, per_sample_prior, per_sample_uniform,
                                       sample_keys, step_keys)
 from samplers.predictors import PREDICTORS, Predictor, get_predictor
-from samplers.solvers import SOLVERS, Solver, get_solver
+from samplers.solvers import SOLVERS, Solver, get_solver, solver_options
 
 __all__ = ["CORRECTORS", "Corrector", "GRIDS", "ModelFns", "ODE_SOLVERS", "PCSteps", "PREDICTORS",
            "Predictor", "SOLVERS", "Solver", "TRACE_ESTIMATORS", "TraceEstimator", "bits_per_dim",
            "flow_drift", "get_corrector", "get_grid", "get_ode_solver", "get_predictor",
-           "get_solver", "get_trace_estimator", "integrate", "log_likelihood", "make_grid",
+           "get_solver", "get_trace_estimator", "solver_options", "integrate", "log_likelihood", "make_grid",
            "nats_per_dim", "ode_sample", "pc_nfe", "pc_sample", "pc_steps", "per_sample_normal",
            "per_sample_prior", "per_sample_uniform", "sample_keys", "step_keys"]

@@ -48,10 +48,12 @@ def _edm_sample(fns, times, keys, shape, second_order: bool, s_churn: float, s_t
       # sqrt(sigma_hat^2 - sigma^2) without cancellation (an FMA can make it negative at gamma 0)
       x_tilde = x_tilde + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * s_noise * noise
       sigma = sigma_hat
+      x_tilde = _constrain_unscaled(fns, x_tilde, fns.sde.time_at_noise_level(sigma), 2 * n + i)
     d = _direction(fns, x_tilde, sigma)
     x_next = x_tilde + (sigma_next - sigma) * d
-    if second_order:  # Alg. 2, lines 9-11
-      x_next = x_tilde + (sigma_next - sigma) * 0.5 * (d + _direction(fns, x_next, sigma_next))
+    if second_order:  # Alg. 2, lines 9-11, the Euler point projected as every update
+      x_euler = _constrain_unscaled(fns, x_next, t_next, n + 1 + i)
+      x_next = x_tilde + (sigma_next - sigma) * 0.5 * (d + _direction(fns, x_euler, sigma_next))
     return _constrain_unscaled(fns, x_next, t_next, i + 1), None
 
   x = per_sample_prior(fns.sde, keys, 0, shape)

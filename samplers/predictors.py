@@ -43,14 +43,14 @@ def reverse_diffusion(fns, x, step, noise, probability_flow):
 
 
 def ancestral_sampling(fns, x, step, noise, probability_flow):
-  """Ancestral sampling of the chain (Eq. 47): mean (x_j + b_j^2 s) / a_j; noise b_j (DDPM,
-  sigma_t^2 = beta_t) or the posterior std b_j sigma_{j-1} / sigma_j (SMLD), as
-  `sde.ancestral_variance` says. Stochastic only."""
+  """Ancestral sampling of the chain (Eq. 47): mean (x_j + b_j^2 s) / a_j; noise of std
+  `sde.ancestral_std` (DDPM's b_j, sigma_t^2 = beta_t, or SMLD's posterior b_j sigma_{j-1} /
+  sigma_j). Stochastic only."""
   if probability_flow:
     raise UserError("Ancestral sampling has no probability-flow variant; use "
                      "'euler_maruyama' or 'reverse_diffusion' with probability_flow=True.")
   x_mean = (x + step.b**2 * fns.score(x, _times(step, x))) / step.a
-  std = step.b * step.sigma_next / step.sigma if fns.sde.ancestral_variance == "posterior" else step.b
+  std = fns.sde.ancestral_std(step.b, step.sigma, step.sigma_next)
   return x_mean + std * noise, x_mean
 
 

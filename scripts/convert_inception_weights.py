@@ -17,6 +17,7 @@ import numpy as np  # pylint: disable=wrong-import-position
 from safetensors.numpy import save  # pylint: disable=wrong-import-position
 
 from evaluation import cache, inception_weights  # pylint: disable=wrong-import-position
+from fileio import write_bytes_atomic  # pylint: disable=wrong-import-position
 
 
 def main(argv=None):
@@ -28,7 +29,7 @@ def main(argv=None):
   pth = args.pth or next((p for p in pth_paths if p.is_file()), pth_paths[0])
   state = inception_weights.read_state_dict(inception_weights.find_weights(pth))
   inception_weights.torch_to_flax_variables(state)  # raises unless the tensors fit exactly
-  cache.write_bytes_atomic(args.out, save({k: np.ascontiguousarray(v) for k, v in state.items()}))
+  write_bytes_atomic(args.out, save({k: np.ascontiguousarray(v) for k, v in state.items()}))
   print(f"Wrote {args.out} ({len(state)} tensors).")
 
 

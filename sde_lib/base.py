@@ -6,7 +6,7 @@ s(t)^2 I): `marginal_coeffs` gives (a, s), `transition_coeffs` the kernel betwee
 """
 import abc
 import dataclasses
-from typing import Callable, ClassVar, NamedTuple
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -45,9 +45,6 @@ class SDE(abc.ABC):
   Frozen so it can be a static jit arg."""
 
   N: int = 1000
-  # Noise of the ancestral step: 'posterior' q(x_{j-1} | x_j, x_0) (SMLD, Eq. 47) or the
-  # forward transition's b_j (DDPM's sigma_t^2 = beta_t, the released VP sampler).
-  ancestral_variance: ClassVar[str] = "forward"
 
   @property
   def T(self) -> float:
@@ -89,6 +86,18 @@ class SDE(abc.ABC):
     a_to, s_to = self.marginal_coeffs(t_to)
     a = a_to / a_from
     return a, jnp.sqrt(jnp.maximum(jnp.square(s_to) - jnp.square(a * s_from), 0.0))
+
+  def ancestral_std(self, b, sigma, sigma_next):
+    """Std of the ancestral step's noise from level sigma to the less noisy sigma_next, whose
+    forward transition has std b (scalars or (B,)): b itself, DDPM's sigma_t^2 = beta_t (Ho et al.
+    2020, Sec. 3.2; the released VP sampler)."""
+    del sigma, sigma_next
+    return b
+
+  def classifier_noise_input(self) -> str:
+    """Which input (models.classifiers.NOISE_INPUTS) a noise-conditional classifier reads by
+    default: 'time', t itself, or 'log_sigma', the log noise level, where that spans decades."""
+    return "time"
 
   def discrete_levels(self, n: int) -> DiscreteLevels:
     """The chain over n levels at times j T / (n - 1), j = 0..n-1 (the released code's tables

@@ -3,7 +3,6 @@
 Every std is computed without cancellation (expm1) so it stays accurate at t ~ 1e-5.
 """
 import dataclasses
-from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -27,7 +26,6 @@ class VESDE(SDE):
 
   sigma_min: float = 0.01
   sigma_max: float = 50.0
-  ancestral_variance: ClassVar[str] = "posterior"
 
   def sigma(self, t):
     return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
@@ -50,6 +48,14 @@ class VESDE(SDE):
 
   def prior_logp(self, z):
     return standard_normal_logp(z, self.sigma_max)
+
+  def ancestral_std(self, b, sigma, sigma_next):
+    """The posterior std of q(x_{j-1} | x_j, x_0): b sigma_next / sigma (SMLD, Eq. 47)."""
+    return b * sigma_next / sigma
+
+  def classifier_noise_input(self) -> str:
+    """log sigma: the noise level spans decades."""
+    return "log_sigma"
 
   def discrete_levels(self, n: int) -> DiscreteLevels:
     """SMLD's geometric noise levels (the released code's `discrete_sigmas`) and the chain
@@ -148,7 +154,6 @@ class EDMSDE(SDE):
 
   sigma_min: float = 0.002
   sigma_max: float = 80.0
-  ancestral_variance: ClassVar[str] = "posterior"
 
   @property
   def T(self) -> float:
@@ -171,3 +176,11 @@ class EDMSDE(SDE):
 
   def prior_logp(self, z):
     return standard_normal_logp(z, self.sigma_max)
+
+  def ancestral_std(self, b, sigma, sigma_next):
+    """The posterior std of q(x_{j-1} | x_j, x_0): b sigma_next / sigma (SMLD, Eq. 47)."""
+    return b * sigma_next / sigma
+
+  def classifier_noise_input(self) -> str:
+    """log sigma: the noise level spans decades."""
+    return "log_sigma"

@@ -10,25 +10,13 @@ needs torch.
 
 Multi-host runs should write from one process only (e.g. `jax.process_index() == 0`).
 """
-import io
 import time
 
 import numpy as np
-from PIL import Image
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-
-def png_bytes(image: np.ndarray) -> bytes:
-  """uint8 image (H, W) or (H, W, C in {1, 3, 4}) -> PNG bytes."""
-  image = np.asarray(image)
-  if image.dtype != np.uint8 or image.ndim not in (2, 3) or (
-      image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
-    raise ValueError(f"expected a uint8 image (H, W[, 1|3|4]), got {image.dtype} {image.shape}.")
-  buf = io.BytesIO()
-  Image.fromarray(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image).save(
-      buf, format="PNG")
-  return buf.getvalue()
+from fileio import png_bytes
 
 
 class SummaryWriter:

@@ -175,5 +175,6 @@ def test_every_config_builds_its_sampler_and_traces_one_step(spec):
   key = jax.random.key(0)
   params = jax.eval_shape(lambda k: score_model.init(k, build.example_batch(config)), key)
   keys = samplers.sample_keys(key, jnp.arange(1))
-  x, nfe = jax.eval_shape(build.build_sampler(config, sde, score_model), params, keys)
+  x, nfe = jax.eval_shape(build.build_sampler(config, sde, score_model), {"score": params}, keys,
+                          {})
   assert x.shape == (1, *build.data_info(config).shape) and nfe.shape == (1,)

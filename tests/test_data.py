@@ -1,12 +1,69 @@
-"""Datasets: toy sets, digits, the TFDS path (on tfds' offline mock data), batching, preprocessing."""
+"""Datasets: every registry entry's contract on offline data, toy sets, digits, the TFDS path (on
+tfds' offline mock data), batching, preprocessing."""
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image
 
 import data_sources
 from configs import load_config
+from configs.errors import UserError
 from workflows import build
-from data_sources import images, toy, transforms
+from data_sources import images, registry, toy, transforms
+
+MIXTURE = data_sources.GaussianMixture(weights=(0.2, 0.3, 0.5), means=((0.0,), (1.0,), (2.0,)),
+                                       covs=(((1.0,),), ((0.5,),), ((0.1,),)))
+FOLDER_CLASSES = ("a", "b")
+
+
+def _offline_data(dataset, tmp_path) -> tuple[dict, int]:
+  """Keyword arguments under which `dataset` reads offline data (TFDS sets: inside tfds'
+  mock_data), and its number of classes: generated points, scikit-learn's digits, PNGs written
+  to tmp_path."""
+  folder = tmp_path / "folder"
+  for i, (h, w) in enumerate([(16, 24), (24, 16), (16, 16)]):
+    path = folder / FOLDER_CLASSES[i % 2] / f"{i}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((h, w, 3), 40 * i, np.uint8)).save(path)
+  values = dict(num_examples=40, data_seed=3, mixture=MIXTURE, image_size=8, num_channels=3,
+                data_dir=str(tmp_path / "prepared"), image_folder=str(folder))
+  num_classes = {registry.Mixture: len(MIXTURE.weights), registry.Digits: 10,
+                 registry.ImageFolder: len(FOLDER_CLASSES)}.get(type(dataset), 0)
+  if isinstance(dataset, registry.Tfds):
+    features = tfds.builder(dataset.tfds_name).info.features
+    num_classes = features["label"].num_classes if "label" in features else 0
+  return {name: values[name] for name in dataset.args}, num_classes
+
+
+@pytest.mark.parametrize("name", sorted(data_sources.DATASETS))
+def test_every_dataset_keeps_its_contract(name, tmp_path):
+  """A non-empty source whose examples take the declared shape (images: after the dataset's crop
+  and resize, num_channels as the data's), load()[indices] of that shape, and labels, where the
+  dataset has them, one per example in [0, num_classes)."""
+  dataset = data_sources.get_dataset(name)
+  with tfds.testing.mock_data(num_examples=3):
+    args, num_classes = _offline_data(dataset, tmp_path)
+    source = dataset.source("train", **args)
+    example = source[0]
+    if dataset.kind == "images":
+      args["num_channels"] = example["image"].shape[-1]
+      example = dataset.crop_resize(**args).apply(example["image"])
+    shape = dataset.shape(**args)
+    assert len(source) > 0 and example.shape == shape
+    assert dataset.load("train", **args)[np.array([0, 0])].shape == (2, *shape)
+    if not num_classes:
+      with pytest.raises(UserError, match="no class labels|no 'label' feature"):
+        dataset.labels("train", **args)
+      return
+    labels = dataset.labels("train", **args)
+  assert labels.dtype == np.int32 and labels.shape == (len(source),)
+  assert labels.min() >= 0 and labels.max() < num_classes
+
+
+def test_unknown_dataset_is_an_error_naming_the_valid_ones():
+  with pytest.raises(UserError, match=r"Unknown dataset 'cifar11'; choose one of \[.*'cifar10'.*"
+                                      r"'swiss_roll'"):
+    data_sources.load_split("cifar11", "train")
 
 
 @pytest.mark.parametrize("name", sorted(toy.TOY_DATASETS))

@@ -91,17 +91,21 @@ def noisy_accuracy(classifier, params, sde, x, y, t: float) -> float:
 def test_guided_samples_are_the_requested_class(score_workdir, clean_classifier):
   """Guided samples are classified as their class >= 60% of the time; unconditional ones match a
   label assigned the same way (i % 10) about 10% of the time."""
-  guided_config = config(**{"sampling.task": "class_conditional", "sampling.class_label": -1,
-                            "sampling.guidance_scale": GUIDANCE_SCALE})
-  guided = workflows.sample(guided_config, score_workdir)
+  guided_config = config(**{"sampling.guidance.method": "classifier",
+                            "sampling.guidance.class_label": -1,
+                            "sampling.guidance.scale": GUIDANCE_SCALE})
+  out = workflows.sample(guided_config, score_workdir)
+  guided = out["samples"]
   written = outputs.latest_sample_output(score_workdir, guided_config.sampling)
+  assert written.name == "unconditional_classifier_all_scale1_dpm_solver_sde_2m_20.npz", written
   labels = np.load(written)["labels"]
+  np.testing.assert_array_equal(out["labels"], labels)
   grid = np.asarray(Image.open(written.with_suffix(".png")))  # one row per class, 10 per row
   assert grid.shape == (10 * 65 - 1, 10 * 65 - 1), grid.shape  # 8x8 digits shown 64x64
   np.testing.assert_array_equal(labels, np.arange(NUM_SAMPLES) % 10)
   hits = predict(clean_classifier, guided) == labels
   per_class = [hits[labels == k].mean() for k in range(10)]
-  unconditional = workflows.sample(config(), score_workdir)
+  unconditional = workflows.sample(config(), score_workdir)["samples"]
   chance = np.mean(predict(clean_classifier, unconditional) == labels)
   print(f"guided (scale {GUIDANCE_SCALE}, {SCORE_STEPS} score / {CLASSIFIER_STEPS} classifier "
         f"steps), rate per class: " + " ".join(f"{k}: {r:.2f}" for k, r in enumerate(per_class)))
@@ -115,7 +119,7 @@ def test_unconditional_samples_move_toward_the_data_and_bits_per_dim_beat_unifor
   pixel values."""
   c = config(**{"eval.num_samples": 16, "eval.batch_size": 16, "eval.rtol": 1e-3,
                 "eval.atol": 1e-3})
-  samples = np.clip(workflows.sample(c, score_workdir), -1.0, 1.0)  # the range images are shown in
+  samples = np.clip(workflows.sample(c, score_workdir)["samples"], -1.0, 1.0)  # as images are shown
   data, _ = split("test")
   prior = np.clip(np.random.default_rng(0).standard_normal(samples.shape), -1.0, 1.0)
   mean_err = lambda x: np.abs(x.mean(0) - data.mean(0)).mean()

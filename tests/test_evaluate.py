@@ -111,7 +111,8 @@ def test_eval_metrics_of_the_exact_model_are_near_zero_and_positive_for_a_bad_sa
   Euler-Maruyama step from the prior is far. bits/dim equals the exact density's."""
   good = evaluate(load_config(GMM, EVAL), tmp_path / "good")[0]
   bad = evaluate(load_config(GMM, {**EVAL, "sampling.num_steps": 1, "eval.enable_bpd": False,
-                                   "sampling.predictor": "euler_maruyama"}), tmp_path / "bad")[0]
+                                   "sampling.method": "pc", "sampling.predictor": "euler_maruyama"}),
+                 tmp_path / "bad")[0]
   assert good["num_samples"] == 3000 and good["num_failed"] == 0 and good["mean_nfe"] == 100
   assert "kid" not in good and "kid_std" not in good  # reported x 10^3, as kid_x1e3
   assert good["fd"] < 0.02 and abs(good["kid_x1e3"]) < 3 * good["kid_x1e3_std"] + 10, good
@@ -141,7 +142,7 @@ def test_fid_stats_equal_pytorch_fids_pipeline(tmp_path):
   """mu and sigma of random-weight Inception features of digits (grey -> RGB, bilinear to 299)
   equal pytorch-fid's InceptionV3 on the same images and weights, to 1e-4."""
   torch = pytest.importorskip("torch")
-  from evaluation import torch_reference  # pylint: disable=import-outside-toplevel
+  import torch_reference  # pylint: disable=import-outside-toplevel
   inception3, wrapper = torch_reference.random_pytorch_fid_inception(seed=3)
   weights = tmp_path / "pt_inception-random.pth"
   torch.save(inception3.state_dict(), weights)

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+import fileio
 from data_sources.images import load_digits
 from evaluation import cache, digits_features
 
@@ -38,7 +39,7 @@ def noisy(images_uint8, sigma, seed=0):
 
 def test_first_use_trains_and_caches_atomically(cache_path, variables, monkeypatch):
   assert [p.name for p in cache_path.parent.iterdir()] == [cache_path.name]  # no temp file left
-  assert stat.S_IMODE(cache_path.stat().st_mode) == 0o666 & ~cache.current_umask()  # not 0600
+  assert stat.S_IMODE(cache_path.stat().st_mode) == 0o666 & ~fileio.current_umask()  # not 0600
   monkeypatch.setenv(cache.CACHE_ENV, str(cache_path.parent))
   monkeypatch.setattr(digits_features, "train_digits_net", lambda: pytest.fail("retrained"))
   again = digits_features.load_digits_net()

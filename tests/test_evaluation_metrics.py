@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from evaluation import metrics, stats, torch_reference
+import torch_reference
+from evaluation import metrics, stats
 
 
 @pytest.fixture(scope="module")

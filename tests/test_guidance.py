@@ -11,7 +11,7 @@ import pytest
 
 import models
 import samplers
-from conditioning import guidance
+import conditioning
 from data_sources.mixture import GaussianMixture
 from sde_lib import VESDE, VPSDE
 
@@ -38,19 +38,30 @@ def exact_parts(sde):
           models.AnalyticGMMConditionalScore(sde, LABELLED))
 
 
+def label_data(y):
+  """One label for every sample (a scalar broadcasts, also in the per-sample adaptive ODE)."""
+  return {"labels": jnp.int32(y)}
+
+
 def guided_fns(sde, y, scale):
+  """The exact mixture score with classifier guidance of label y (conditioning.CONDITIONS)."""
   score_model, classifier, _ = exact_parts(sde)
-  log_prob_y = guidance.label_log_prob(lambda x, t: classifier.log_probs({}, x, t), y)
-  score = guidance.classifier_guided_score(lambda x, t: score_model.score({}, x, t), log_prob_y,
-                                           scale)
-  return samplers.ModelFns(sde, score)
+  condition = conditioning.build_condition(
+      "classifier", {"classifier_log_probs": lambda p, x, t: classifier.log_probs({}, x, t)},
+      {"scale": scale})
+  fns = samplers.ModelFns(sde, lambda x, t: score_model.score({}, x, t))
+  return condition.apply(fns, {}, label_data(y), None)
 
 
 def cfg_fns(sde, y, w):
+  """CFG of label y with the exact class-conditional score (null label 3)."""
   cond_model = exact_parts(sde)[2]
-  cond = lambda x, t: cond_model.score({}, x, t, labels=jnp.full((x.shape[0],), y, jnp.int32))
-  null = lambda x, t: cond_model.score({}, x, t, labels=jnp.full((x.shape[0],), 3, jnp.int32))
-  return samplers.ModelFns(sde, guidance.cfg_score(cond, null, w))
+  condition = conditioning.build_condition(
+      "cfg", {"score_given_labels": lambda p, x, t, labels: cond_model.score({}, x, t,
+                                                                              labels=labels),
+              "null_label": 3}, {"scale": w})
+  fns = samplers.ModelFns(sde, lambda x, t: cond_model.score({}, x, t))
+  return condition.apply(fns, {}, label_data(y), None)
 
 
 @functools.lru_cache(maxsize=None)
@@ -125,14 +136,20 @@ def test_cfg_at_w_zero_is_the_exact_conditional():
 
 
 def test_cfg_mixes_conditional_and_unconditional_scores():
-  cond = lambda x, t: 2.0 * x
-  uncond = lambda x, t: x + 1.0
+  """(1 + w) s(x | y) - w s(x | null) of the labels in the data (null = 5)."""
+  score = lambda p, x, t, labels: jnp.where((labels == 5)[:, None], x + 1.0, 2.0 * x)
   x, t = jnp.arange(6.0).reshape(3, 2), jnp.ones(3)
-  np.testing.assert_allclose(guidance.cfg_score(cond, uncond, 1.5)(x, t),
-                             2.5 * 2.0 * x - 1.5 * (x + 1.0))
-  np.testing.assert_allclose(guidance.cfg_score(cond, uncond, 0.0)(x, t), cond(x, t))
+  fns = samplers.ModelFns(VPSDE(), lambda x, t: x + 1.0)
+
+  def mixed(w):
+    condition = conditioning.build_condition(
+        "cfg", {"score_given_labels": score, "null_label": 5}, {"scale": w})
+    return condition.apply(fns, {}, {"labels": jnp.zeros(3, jnp.int32)}, None).score(x, t)
+
+  np.testing.assert_allclose(mixed(1.5), 2.5 * 2.0 * x - 1.5 * (x + 1.0))
+  np.testing.assert_allclose(mixed(0.0), 2.0 * x)
   with pytest.raises(ValueError, match="must be >= 0"):
-    guidance.cfg_score(cond, uncond, -0.5)
+    mixed(-0.5)
 
 
 def test_analytic_classifier_is_bayes_rule_on_perturbed_components():
@@ -162,10 +179,10 @@ def gmm_config(**overrides):
 
 def test_sample_mode_cycles_classes_and_writes_labels(tmp_path):
   """class_label -1: sample i is class i % K; each class's samples are its component."""
-  config = gmm_config(**{"sampling.task": "class_conditional"})
+  config = gmm_config(**{"sampling.guidance.method": "classifier"})
   sample(config, tmp_path)
   out = np.load(tmp_path / "samples" /
-                f"class_conditional_all_scale1_{config.sampling.method}_200.npz")
+                f"unconditional_classifier_all_scale1_{config.sampling.method}_200.npz")
   np.testing.assert_array_equal(out["labels"], np.arange(1200) % 2)
   mixture = guidance_workflow.build.build_mixture(config.data)
   for y in range(2):
@@ -177,21 +194,27 @@ def test_sample_mode_cycles_classes_and_writes_labels(tmp_path):
 
 
 def test_sample_mode_cfg_at_w_zero_matches_classifier_guidance(tmp_path):
-  guided = gmm_config(**{"sampling.task": "class_conditional", "sampling.class_label": 1})
-  cfg = gmm_config(**{"sampling.task": "cfg", "sampling.class_label": 1,
-                      "model.class_conditional": True, "sampling.guidance_scale": 0.0})
-  x_guided, x_cfg = sample(guided, tmp_path / "g"), sample(cfg, tmp_path / "c")
+  guided = gmm_config(**{"sampling.guidance.method": "classifier",
+                         "sampling.guidance.class_label": 1})
+  cfg = gmm_config(**{"sampling.guidance.method": "cfg", "sampling.guidance.class_label": 1,
+                      "model.class_conditional": True, "sampling.guidance.scale": 0.0})
+  x_guided = sample(guided, tmp_path / "g")["samples"]
+  x_cfg = sample(cfg, tmp_path / "c")["samples"]
   np.testing.assert_allclose(x_cfg, x_guided, atol=2e-3)
-  written = tmp_path / "c" / "samples" / f"cfg_class1_scale0_{cfg.sampling.method}_200.npz"
+  written = (tmp_path / "c" / "samples" /
+             f"unconditional_cfg_class1_scale0_{cfg.sampling.method}_200.npz")
   assert np.all(np.load(written)["labels"] == 1)
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"sampling.task": "class_conditional", "sampling.class_label": 2}, "out of range"),
-    ({"sampling.task": "cfg", "model.class_conditional": True, "sampling.guidance_scale": -1.0},
-     "must be >= 0"),
-    ({"sampling.task": "cfg"}, "needs a class-conditional score model"),
+    ({"sampling.guidance.method": "classifier", "sampling.guidance.class_label": 2},
+     "out of range"),
+    ({"sampling.guidance.method": "cfg", "model.class_conditional": True,
+      "sampling.guidance.scale": -1.0}, "must be >= 0"),
+    ({"sampling.guidance.method": "cfg"}, "needs a class-conditional score model"),
+    ({"sampling.guidance.method": "clasifier"}, "Unknown sampling.guidance.method"),
     ({"sampling.task": "inpaint_everything"}, "Unknown sampling.task"),
+    ({"sampling.task": "cfg"}, "guidance.method=cfg"),
 ])
 def test_bad_conditional_sampling_input_is_a_clear_error(tmp_path, overrides, message):
   with pytest.raises(ValueError, match=message):
@@ -199,7 +222,7 @@ def test_bad_conditional_sampling_input_is_a_clear_error(tmp_path, overrides, me
 
 
 def test_guidance_without_a_classifier_is_a_clear_error(tmp_path):
-  config = gmm_config(**{"sampling.task": "class_conditional", "classifier.name": "mlp"})
+  config = gmm_config(**{"sampling.guidance.method": "classifier", "classifier.name": "mlp"})
   with pytest.raises(FileNotFoundError, match="train_classifier"):
     sample(config, tmp_path)
 

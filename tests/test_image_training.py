@@ -10,7 +10,7 @@ from workflows import train as train_mode
 
 DIGITS = {"data.dataset": "digits", "data.image_size": 8, "data.num_channels": 1,
           "training.batch_size": 16, "sde.num_scales": 4, "sampling.num_steps": 4, "model.dropout": 0.1,
-          "sampling.corrector": "none", "sampling.num_samples": 8, "sampling.batch_size": 8}
+          "sampling.num_samples": 8, "sampling.batch_size": 8}
 TINY = {
     "ncsnpp": ("configs/digits.py:vesde", {"model.nf": 16, "model.num_res_blocks": 1}),
     "ddpm": ("configs/vp/ddpm_cifar10.py", {"model.nf": 16, "model.ch_mult": (1, 2),

@@ -12,9 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import torch_reference
 from checkpoint_import import diffusers_ncsnpp
 from configs import load_config
-from evaluation import torch_reference
 from parallel import DataParallel
 from workflows import build
 from workflows.import_released import import_checkpoint

@@ -272,13 +272,13 @@ def test_sample_and_likelihood_modes_use_the_imported_workdir(imported):
                                 "sampling.batch_size": 2, "eval.num_samples": 2,
                                 "eval.batch_size": 2, "eval.rtol": 1e-2, "eval.atol": 1e-2})
   workdir = imported[case][1]
-  samples = sample_mode(config, workdir)
+  samples = sample_mode(config, workdir)["samples"]
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   released = jax.tree.map(jnp.asarray, released_state(case)["params_ema"])
   parallel = DataParallel.over_all_devices()
-  direct, _ = draw_samples(make_sample_fn(config, sde, score_model, parallel), released, parallel,
-                           config.sampling.batch_size, 2)
+  direct = draw_samples(make_sample_fn(config, sde, score_model, parallel), {"score": released},
+                        parallel, config.sampling.batch_size, 2)[0]
   np.testing.assert_allclose(samples, direct, rtol=1e-5, atol=1e-5)
   with tfds.testing.mock_data(num_examples=4):
     record = likelihood(config, workdir)

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from evaluation import cache, inception, inception_weights, preprocess, torch_reference
+import torch_reference
+from evaluation import cache, inception, inception_weights, preprocess
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -24,6 +24,10 @@ def _decode(path) -> np.ndarray:
   return np.asarray(Image.open(path).convert("RGB"))
 
 
+def _crop_resize(dataset: str, size: int) -> transforms.CropResize:
+  return data_sources.get_dataset(dataset).crop_resize(image_size=size)
+
+
 # --- numpy references of the crop and the resizes ------------------------------------------
 
 def _reference_crop(image, side):
@@ -101,7 +105,7 @@ def test_central_crops_equal_numpy_slices(folder):
   for i, name in enumerate(source.files):
     image = _decode(folder / name)
     side = min(image.shape[:2])
-    got = transforms.crop_resize_for("image_folder", side).apply(source[i]["image"])
+    got = _crop_resize("image_folder", side).apply(source[i]["image"])
     np.testing.assert_array_equal(got, _reference_crop(image, side), err_msg=name)
 
 
@@ -110,7 +114,7 @@ def test_central_crops_equal_numpy_slices(folder):
 def test_crop_and_resize_match_a_numpy_reference(folder, dataset, size):
   """Released preprocessing: CelebA's 140 centre crop + bilinear, LSUN-style shorter-side crop +
   bicubic (image folders), bilinear otherwise; antialiased, within one level of PIL's rounding."""
-  transform = transforms.crop_resize_for(dataset, size)
+  transform = _crop_resize(dataset, size)
   image = _decode(folder / "dog/deep/d.png")  # 218 x 178, CelebA's aligned size
   side = 140 if dataset == "celeba" else 178
   expected = _reference_resize(_reference_crop(image, side), size, transform.method)
@@ -121,7 +125,7 @@ def test_crop_and_resize_match_a_numpy_reference(folder, dataset, size):
 
 def test_box_resize_is_the_block_mean_of_karras_dataset_tool():
   image = RNG.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-  got = transforms.crop_resize_for("ffhq", 4).apply(image)
+  got = _crop_resize("ffhq", 4).apply(image)
   expected = np.rint(image.reshape(4, 4, 4, 4, 3).mean(axis=(1, 3))).astype(np.uint8)
   np.testing.assert_array_equal(got, expected)
   with pytest.raises(ValueError, match="integer factor"):
@@ -240,7 +244,7 @@ def test_prepared_folder_reads_back_through_the_pipeline(tmp_path):
   assert record["examples"] == {"train": 6} and record["classes"] == ["a", "b"]
   assert json.loads((tmp_path / "work" / "prepare.json").read_text()) == record
   reference = images.ImageFolderSource(str(raw))
-  crop_resize = transforms.crop_resize_for("image_folder", 8)
+  crop_resize = _crop_resize("image_folder", 8)
   expected = {reference.files[i]: (crop_resize.apply(reference[i]["image"]), reference[i]["label"])
               for i in range(6)}
   config.data.image_folder = str(tmp_path / "elsewhere")  # the prepared copy is read, not raw/

@@ -16,8 +16,8 @@ from workflows import build, outputs, sample as sample_mode
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY_DIGITS = {"model.nf": 8, "model.ch_mult": (1,), "model.num_res_blocks": 1,
-               "model.attn_resolutions": (), "sampling.num_steps": 3, "sampling.corrector": "none",
-               "sampling.num_inputs": 3, "sampling.samples_per_input": 2,
+               "model.attn_resolutions": (), "sampling.num_steps": 3,
+               "sampling.inverse.num_inputs": 3, "sampling.inverse.samples_per_input": 2,
                "sampling.batch_size": 4}
 
 
@@ -29,8 +29,9 @@ def run_main(*args):
 def test_gmm_inpainting_from_the_command_line(tmp_path):
   result = run_main("--config=configs/gmm_analytic.py:vpsde", f"--workdir={tmp_path}",
                     "--mode=sample", "--config.sampling.task=inpaint",
-                    "--config.sampling.num_steps=50", "--config.sampling.num_inputs=5",
-                    "--config.sampling.samples_per_input=3", "--config.sampling.batch_size=8")
+                    "--config.sampling.num_steps=50", "--config.sampling.inverse.num_inputs=5",
+                    "--config.sampling.inverse.samples_per_input=3",
+                    "--config.sampling.batch_size=8")
   assert result.returncode == 0, result.stderr
   config = load_config("configs/gmm_analytic.py:vpsde")
   written = tmp_path / "samples" / f"inpaint_replacement_{config.sampling.method}_50.npz"
@@ -62,8 +63,8 @@ def digits_workdir(tmp_path_factory):
 
 
 @pytest.mark.parametrize("task, extra", [
-    ("inpaint", {"sampling.mask": "box", "sampling.mask_box_size": 4}),
-    ("super_resolution", {"sampling.sr_factor": 2})])
+    ("inpaint", {"sampling.inverse.mask": "box", "sampling.inverse.mask_box_size": 4}),
+    ("super_resolution", {"sampling.inverse.sr_factor": 2})])
 def test_digits_inverse_problems_keep_the_observation(digits_workdir, task, extra):
   config = load_config("configs/digits.py:vpsde", {**TINY_DIGITS, "sampling.task": task, **extra})
   out = sample_mode(config, digits_workdir)
@@ -92,8 +93,9 @@ def test_inputs_from_an_npz_file(digits_workdir, tmp_path):
   images = np.random.default_rng(0).integers(0, 256, size=(3, 8, 8, 1), dtype=np.uint8)
   np.savez(tmp_path / "in.npz", inputs=images)
   config = load_config("configs/digits.py:vpsde", {
-      **TINY_DIGITS, "sampling.task": "inpaint", "sampling.mask": "half",
-      "sampling.inputs_from": "file", "sampling.inputs_path": str(tmp_path / "in.npz")})
+      **TINY_DIGITS, "sampling.task": "inpaint", "sampling.inverse.mask": "half",
+      "sampling.inverse.inputs_from": "file",
+      "sampling.inverse.inputs_path": str(tmp_path / "in.npz")})
   out = sample_mode(config, digits_workdir)
   np.testing.assert_allclose(out["inputs"], images / 255.0 * 2.0 - 1.0, atol=1e-6)
   np.testing.assert_array_equal(out["samples"][:, :, :, :4], np.repeat(
@@ -102,16 +104,23 @@ def test_inputs_from_an_npz_file(digits_workdir, tmp_path):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"sampling.task": "colorize"}, "RGB"),
-    ({"sampling.task": "deblur"}, "class_conditional|colorize"),
-    ({"sampling.task": "inpaint", "sampling.mask": "circle"}, "half"),
-    ({"sampling.task": "inpaint", "sampling.mask": "file"},
-     "^sampling.mask='file' needs --config.sampling.mask_path=PNG_OR_NPZ.$"),  # not path '.'
-    ({"sampling.task": "inpaint", "sampling.inverse_method": "ddrm"}, "repaint"),
-    ({"sampling.task": "inpaint", "sampling.observation_noise": 0.1}, "noise-free.*pigdm"),
-    ({"sampling.task": "inpaint", "sampling.inverse_method": "dps"}, "observation_noise > 0"),
+    ({"sampling.task": "deblur"}, "unconditional.*colorize"),
+    ({"sampling.task": "class_conditional"}, "guidance.method=classifier"),
+    ({"sampling.task": "inpaint", "sampling.inverse.mask": "circle"}, "half"),
+    ({"sampling.task": "inpaint", "sampling.inverse.mask": "file"},  # the message, not path '.'
+     "^sampling.inverse.mask='file' needs --config.sampling.inverse.mask_path=PNG_OR_NPZ.$"),
+    ({"sampling.task": "inpaint", "sampling.inverse.method": "ddrm"}, "repaint"),
+    ({"sampling.task": "inpaint", "sampling.inverse.method": "repaint"},
+     "sampling.method=repaint"),  # RePaint is a solver now
+    ({"sampling.task": "inpaint", "sampling.inverse.observation_noise": 0.1},
+     "noise-free.*pigdm"),
+    ({"sampling.task": "inpaint", "sampling.inverse.method": "dps"},
+     "inverse.observation_noise > 0"),
     ({"sampling.task": "inpaint", "sampling.method": "ode"}, "grid solver"),
-    ({"sampling.task": "inpaint", "sampling.inputs_from": "web"}, "file"),
-    ({"sampling.task": "super_resolution", "sampling.sr_factor": 3}, "divide")])
+    ({"sampling.task": "inpaint", "sampling.inverse.inputs_from": "web"}, "file"),
+    ({"sampling.task": "inpaint", "sampling.inverse.num_inputs": 0},
+     "sampling.inverse.num_inputs=0"),
+    ({"sampling.task": "super_resolution", "sampling.inverse.sr_factor": 3}, "divide")])
 def test_bad_inverse_settings_are_rejected(tmp_path, overrides, message):
   config = load_config("configs/digits.py:vpsde", {**TINY_DIGITS, **overrides})
   with pytest.raises(ValueError, match=message):
@@ -121,8 +130,8 @@ def test_bad_inverse_settings_are_rejected(tmp_path, overrides, message):
 def test_a_mask_of_the_wrong_shape_is_one_line_from_main(tmp_path):
   np.savez(tmp_path / "mask.npz", mask=np.ones((5, 5), bool))
   result = run_main("--config=configs/digits.py:vpsde", f"--workdir={tmp_path}", "--mode=sample",
-                    "--config.sampling.task=inpaint", "--config.sampling.mask=file",
-                    f"--config.sampling.mask_path={tmp_path / 'mask.npz'}")
+                    "--config.sampling.task=inpaint", "--config.sampling.inverse.mask=file",
+                    f"--config.sampling.inverse.mask_path={tmp_path / 'mask.npz'}")
   assert result.returncode != 0
   lines = result.stderr.strip().splitlines()
   assert "mask has shape (5, 5, 1)" in lines[-1] and "(8, 8, 1)" in lines[-1], result.stderr

@@ -46,10 +46,16 @@ def run(fns, observation, y, shape, method="replacement", solver="pc", num_steps
   uniform grid, the fast solvers on EDM's)."""
   times = samplers.make_grid(fns.sde, "uniform" if solver == "pc" else "edm", num_steps, 1e-3)
   keys = samplers.sample_keys(jax.random.key(0), jnp.arange(first, first + len(y)))
-  fn = conditioning.get_inverse_method(method)
-  sample = jax.jit(lambda k, obs: fn(solver, fns, times, k, shape, observation, obs, resamples,
-                                     **options))
-  x, nfe = sample(keys, jnp.asarray(y))
+  condition = conditioning.build_condition("replacement" if method == "repaint" else method,
+                                           {"observation": observation}, {})
+  if method == "repaint":
+    solver, options = "repaint", dict(resamples=resamples, **options)
+
+  def sample(k, obs):
+    conditioned = condition.apply(fns, {}, {"y": obs}, k)
+    return samplers.get_solver(solver).sample(conditioned, times, k, shape, **options)
+
+  x, nfe = jax.jit(sample)(keys, jnp.asarray(y))
   return np.asarray(x), nfe
 
 
@@ -156,8 +162,8 @@ def test_wrong_shapes_are_rejected():
     conditioning.check_observation_shape(conditioning.GrayObservation(), (8, 8, 1))
   with pytest.raises(ValueError, match="sr_factor"):
     conditioning.check_observation_shape(conditioning.AveragePoolObservation(3), (8, 8, 1))
-  with pytest.raises(ValueError, match="inverse_method"):
-    conditioning.get_inverse_method("ddrm")
+  with pytest.raises(ValueError, match="Unknown condition"):
+    conditioning.build_condition("ddrm", {}, {})
 
 
 # --- inpainting -----------------------------------------------------------------------------
@@ -236,9 +242,6 @@ def test_the_adaptive_ode_refuses_projection():
   with pytest.raises(ValueError, match="grid solver"):
     run(mixture_fns(VP, GMM), conditioning.MaskObservation(np.array([True, False])),
         np.zeros((2, 2), np.float32), (2,), solver="ode")
-  with pytest.raises(ValueError, match="--config.sampling.method=pc"):
-    run(mixture_fns(VP, GMM), conditioning.MaskObservation(np.array([True, False])),
-        np.zeros((2, 2), np.float32), (2,), method="repaint", solver="ddim")
 
 
 # --- colorization and super-resolution ------------------------------------------------------

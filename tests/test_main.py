@@ -48,10 +48,36 @@ def test_unknown_sampling_method_lists_the_choices(tmp_path):
 
 @pytest.mark.parametrize("old,new", [("model.sigma_max", "sde.sigma_max"),
                                      ("model.ema_rate", "training.ema_rate"),
-                                     ("training.sde", "sde.name")])
+                                     ("training.sde", "sde.name"),
+                                     ("sampling.class_label", "sampling.guidance.class_label"),
+                                     ("sampling.guidance_scale", "sampling.guidance.scale"),
+                                     ("sampling.inverse_method", "sampling.inverse.method"),
+                                     ("sampling.dps_scale", "sampling.inverse.scale"),
+                                     ("sampling.mask", "sampling.inverse.mask"),
+                                     ("sampling.num_inputs", "sampling.inverse.num_inputs")])
 def test_moved_config_keys_name_the_new_key(old, new):
-  with pytest.raises(KeyError, match=f"{old}.*moved to.*{new}"):
+  with pytest.raises(KeyError, match=f"'{old}'.*moved to '{new}'"):
     load_config("configs/toy.py:swiss_roll,vpsde", {old: 1.0})
+
+
+@pytest.mark.parametrize("task,method", [("class_conditional", "classifier"), ("cfg", "cfg")])
+def test_old_guidance_tasks_name_the_guidance_method(tmp_path, task, method):
+  config = load_config("configs/gmm_analytic.py:vpsde", {"sampling.task": task})
+  with pytest.raises(ValueError, match=f"--config.sampling.guidance.method={method} "):
+    sample_mode(config, tmp_path)
+  assert not (tmp_path / "samples").exists()
+
+
+@pytest.mark.parametrize("overrides,takers", [
+    ({"sampling.eta": 0.5}, "ddim"),  # the analytic config samples with dpm_solver_2m
+    ({"sampling.method": "ddim", "sampling.corrector": "langevin"}, "pc, repaint"),
+    ({"sampling.method": "pc", "sampling.solver_order": 2}, "unipc")])
+def test_a_solver_option_for_another_method_names_the_methods_taking_it(overrides, takers):
+  key = next(k for k in overrides if k != "sampling.method")
+  with pytest.raises(ValueError, match=f"^{key} is an option of {takers}, not of "):
+    load_config("configs/gmm_analytic.py:vpsde", overrides)
+  load_config("configs/gmm_analytic.py:vpsde", {"sampling.method": takers.split(",")[0],
+                                                 **{key: overrides[key]}})  # its own method's
 
 
 def test_training_the_analytic_model_is_refused(tmp_path):
@@ -83,7 +109,7 @@ def test_training_lowers_loss_and_brings_samples_to_the_data(tmp_path, sde, step
   initial = build_trainer(config).init_state().params
   before, after = (float(loss_fn(p, data, jax.random.key(0))[0]) for p in (initial, trained.params))
   assert after < 0.8 * before, (before, after)
-  x = sample_mode(config, tmp_path)
+  x = sample_mode(config, tmp_path)["samples"]
   prior = np.random.default_rng(0).standard_normal((500, 2)).astype(np.float32)
   distance, baseline = energy_distance(x, data[:500]), energy_distance(prior, data[:500])
   assert distance < 0.2 * baseline, (distance, baseline)
@@ -94,10 +120,15 @@ def test_training_lowers_loss_and_brings_samples_to_the_data(tmp_path, sde, step
                                     "unipc"])
 def test_multistep_solvers_run_from_the_config(method):
   """solver_options maps config.sampling onto each solver's keywords (unipc: solver_order)."""
+  options = {"sampling.solver_order": 3} if method == "unipc" else {}  # unipc's option only
   config = load_config("configs/gmm_analytic.py:vpsde", {
       "sampling.method": method, "sampling.num_steps": 5, "sampling.grid": "edm",
-      "sampling.solver_order": 3, "sampling.lower_order_final": False})
+      "sampling.lower_order_final": False, **options})
+  assert samplers.solver_options(method, config.sampling)["lower_order_final"] is False
+  if method == "unipc":
+    assert samplers.solver_options(method, config.sampling)["order"] == 3
   sde = build.build_sde(config)
   sample_fn = build.build_sampler(config, sde, build.build_score_model(config, sde))
-  x, nfe = jax.jit(sample_fn)({}, samplers.sample_keys(jax.random.key(0), np.arange(4)))
+  x, nfe = jax.jit(sample_fn)({"score": {}}, samplers.sample_keys(jax.random.key(0), np.arange(4)),
+                              {})
   assert x.shape == (4, 2) and np.all(np.isfinite(x)) and np.all(nfe == 5)

@@ -27,12 +27,13 @@ def make_sampler(fns, observation, shape, noise_std, method="pigdm", solver="pc"
   """Jitted (y (B, ...), scale) -> samples (B, *shape) of sample indices 0..B-1: one compile
   serves every guidance scale (0: unconditional, -1: sign flipped)."""
   times = samplers.make_grid(fns.sde, "uniform" if solver == "pc" else "edm", num_steps, 1e-3)
-  fn = conditioning.get_inverse_method(method)
 
   def sample(y, scale):
     keys = samplers.sample_keys(jax.random.key(0), jnp.arange(y.shape[0]))
-    return fn(solver, fns, times, keys, shape, observation, y, 1, noise_std=noise_std,
-              scale=scale, **options)[0]
+    condition = conditioning.build_condition(
+        method, {"observation": observation}, {"observation_noise": noise_std, "scale": scale})
+    conditioned = condition.apply(fns, {}, {"y": y}, keys)
+    return samplers.get_solver(solver).sample(conditioned, times, keys, shape, **options)[0]
 
   return jax.jit(sample)
 
@@ -185,5 +186,5 @@ def test_noisy_inpainting_from_the_command_line(tmp_path):
     ("dps", 0.0, "observation_noise > 0"), ("pigdm", -0.1, ">= 0")])
 def test_noise_the_method_cannot_take_is_a_one_line_error(method, noise, message):
   with pytest.raises(ValueError, match=message) as error:
-    conditioning.check_inverse_settings(method, "pc", noise)
+    conditioning.build_condition(method, {"observation": None}, {"observation_noise": noise})
   assert "\n" not in str(error.value)

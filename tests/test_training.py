@@ -22,7 +22,7 @@ SMALL = {"training.batch_size": 64, "model.nf": 32, "sde.num_scales": 20, "sampl
          "sampling.num_samples": 16, "sampling.batch_size": 8}
 # Digits through the grain input pipeline, with an MLP over the 64 pixels (compiles in seconds).
 DIGITS = "configs/digits.py:vpsde"
-DIGITS_SMALL = {**SMALL, "training.batch_size": 16, "model.name": "mlp", "sampling.corrector": "none",
+DIGITS_SMALL = {**SMALL, "training.batch_size": 16, "model.name": "mlp",
                 "data.random_flip": True, "data.uniform_dequantization": True}
 
 

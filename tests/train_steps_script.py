@@ -35,8 +35,8 @@ def main(out_path: str, spec: str, *overrides: str, steps: int = 3):
   trainer.train_input.close()
   sde = build.build_sde(config)
   sample_fn = make_sample_fn(config, sde, build.build_score_model(config, sde), trainer.parallel)
-  samples, _ = draw_samples(sample_fn, state.ema_params, trainer.parallel,
-                            config.sampling.batch_size, config.sampling.num_samples)
+  samples = draw_samples(sample_fn, {"score": state.ema_params}, trainer.parallel,
+                         config.sampling.batch_size, config.sampling.num_samples)[0]
   leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(state.params))
   if jax.process_index() != 0:
     return

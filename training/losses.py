@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from sde_lib import SDE, batch_expand
+from sde_lib.tweedie import denoiser_from_score
 
 
 def _reduce(x, reduce_mean: bool):
@@ -94,8 +95,7 @@ def edm_loss(sde: SDE, score_model, *, reduce_mean: bool, sigma_data: float, p_m
     mean, std = sde.marginal_prob(x, t)
     x_t = mean + batch_expand(std, x) * jax.random.normal(z_rng, x.shape)
     score = score_model.score(params, x_t, t, train=True, rng=dropout_rng, **labels)
-    scale = batch_expand(sde.marginal_coeffs(t)[0], x)
-    denoised = (x_t + batch_expand(std**2, x) * score) / scale
+    denoised = denoiser_from_score(x_t, score, sde.marginal_coeffs(t)[0], std)
     weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
     losses = weight * _reduce(jnp.square(denoised - x), reduce_mean)
     return jnp.mean(losses), losses

@@ -1,4 +1,6 @@
-"""One function per `main.py --mode`: each takes (config, workdir)."""
+"""One function per `main.py --mode`: each takes (config, workdir); `load` is the Python API
+(workflows.api) on the same code paths."""
+from workflows.api import Model, load
 from workflows.evaluate import evaluate, fid_stats
 from workflows.import_released import import_checkpoint
 from workflows.likelihood import likelihood

@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import conditioning
 import configs
 import data_sources
 import evaluation
@@ -121,10 +122,8 @@ def stream_key(config, purpose: str) -> jax.Array:
 # --- SDE and data ---------------------------------------------------------------------------
 
 def build_sde(config) -> sde_lib.SDE:
-  s = config.sde
-  if s.name in ("vesde", "edm"):
-    return sde_lib.get_sde(s.name, sigma_min=s.sigma_min, sigma_max=s.sigma_max, N=s.num_scales)
-  return sde_lib.get_sde(s.name, beta_min=s.beta_min, beta_max=s.beta_max, N=s.num_scales)
+  """sde_lib.SDES[sde.name] from the config.sde keys that are its fields."""
+  return sde_lib.build_sde(config.sde.name, config.sde)
 
 
 def build_mixture(data_config) -> data_sources.GaussianMixture:
@@ -133,73 +132,47 @@ def build_mixture(data_config) -> data_sources.GaussianMixture:
       covs=tuple(tuple(map(tuple, c)) for c in data_config.gmm_covs))
 
 
-def _mixture_or_none(data_config):
-  return build_mixture(data_config) if data_config.dataset == "gmm" else None
+def dataset_args(data_config, split: str = "train") -> dict:
+  """The keyword arguments config.data's dataset takes (its Dataset.args) for `split`: the data
+  keys of the same name, num_examples (num_train | num_test) and the mixture (gmm_*)."""
+  d = data_config
+  derived = {"num_examples": lambda: d.num_train if split == "train" else d.num_test,
+             "mixture": lambda: build_mixture(d)}
+  return {name: derived[name]() if name in derived else d[name]
+          for name in data_sources.get_dataset(d.dataset).args}
 
 
 def data_info(config) -> data_sources.DataInfo:
-  d = config.data
-  return data_sources.data_info(d.dataset, image_size=d.get("image_size", 0),
-                                num_channels=d.get("num_channels", 0), mixture=_mixture_or_none(d))
-
-
-def _image_kwargs(data_config) -> dict:
-  d = data_config
-  return dict(image_size=d.image_size, num_channels=d.num_channels, data_dir=d.data_dir,
-              image_folder=d.image_folder)
-
-
-def _split_kwargs(data_config, split: str) -> dict:
-  """What data_sources.load_split / load_labels take besides (name, split)."""
-  d = data_config
-  if data_sources.is_low_dimensional(d.dataset):
-    return dict(data_seed=d.data_seed, num_examples=d.num_train if split == "train" else d.num_test,
-                mixture=_mixture_or_none(d))
-  return _image_kwargs(d)
+  return data_sources.data_info(config.data.dataset, **dataset_args(config.data))
 
 
 def load_split(config, split: str):
   """The split `split` of config.data's dataset as an indexable source."""
-  return data_sources.load_split(config.data.dataset, split, **_split_kwargs(config.data, split))
+  return data_sources.load_split(config.data.dataset, split, **dataset_args(config.data, split))
 
 
 def image_source(config, split: str):
   """Per-example source {"image", "label"} of config.data's image set (data_sources.image_source)."""
-  return data_sources.image_source(config.data.dataset, split, **_image_kwargs(config.data))
+  return data_sources.image_source(config.data.dataset, split, **dataset_args(config.data, split))
 
 
 def load_labels(config, split: str):
   """Class labels (N,) int32 of load_split(config, split), in its order."""
-  return data_sources.load_labels(config.data.dataset, split, **_split_kwargs(config.data, split))
-
-
-def _check_image_labels(config, source) -> None:
-  if len(source) and int(source[0]["label"]) < 0:
-    raise UserError(f"Dataset {config.data.dataset!r} has no 'label' feature; class-conditional "
-                     "models and classifiers need a labelled dataset.")
+  return data_sources.load_labels(config.data.dataset, split, **dataset_args(config.data, split))
 
 
 def build_train_input(config, process_index: int = 0, process_count: int = 1,
                       labels: bool = False):
-  """This host's training batches {"image": (B / process_count, ...), ...} with get/set_state.
-
-  Image sets: the grain pipeline over image_source(config, "train") with the dataset's crop and
-  resize, flips and dequantisation. Generated points: stateless batches drawn with replacement
-  (with `labels`: also "label" (B,), which image batches always carry).
-  """
-  d, hosts = config.data, dict(process_index=process_index, process_count=process_count)
-  batch = dict(seed=config.seed, global_batch=config.training.batch_size, **hosts)
-  if data_sources.is_low_dimensional(d.dataset):
-    return data_sources.StatelessBatches(load_split(config, "train"), **batch,
-                                         labels=load_labels(config, "train") if labels else None)
-  transforms = [data_sources.transforms.crop_resize_for(d.dataset, d.image_size),
-                data_sources.transforms.Augment(centered=d.centered, random_flip=d.random_flip,
-                                                uniform_dequantization=d.uniform_dequantization)]
-  source = image_source(config, "train")
-  if labels:
-    _check_image_labels(config, source)
-  return data_sources.GrainBatches(source, transforms, num_workers=d.num_workers,
-                                   prefetch=d.prefetch, **batch)
+  """This host's training batches {"image": (B / process_count, ...), ...} with get/set_state
+  (data_sources.train_batches; with `labels`: also "label" (B / process_count,))."""
+  d = config.data
+  augment = data_sources.transforms.Augment(centered=d.centered, random_flip=d.random_flip,
+                                            uniform_dequantization=d.uniform_dequantization)
+  return data_sources.train_batches(
+      d.dataset, labels=labels, augment=augment, seed=config.seed,
+      global_batch=config.training.batch_size, process_index=process_index,
+      process_count=process_count, num_workers=d.num_workers, prefetch=d.prefetch,
+      **dataset_args(d, "train"))
 
 
 def example_batch(config, batch_size: int = 1):
@@ -337,44 +310,45 @@ def model_fns(sde, score_model, params) -> samplers.ModelFns:
   return samplers.ModelFns(sde, functools.partial(score_model.score, params))
 
 
-def solver_options(config, sde) -> dict:
-  """The keyword arguments of samplers.SOLVERS[sampling.method] from config.sampling."""
-  s = config.sampling
-  churn = dict(s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise,
-               denoise=s.noise_removal)
-  multistep = dict(lower_order_final=s.lower_order_final, denoise=s.noise_removal)
-  options = {
-      "pc": dict(predictor=s.predictor, corrector=s.corrector, snr=s.snr, n_steps=s.n_steps_each,
-                 probability_flow=s.probability_flow, denoise=s.noise_removal,
-                 # The released tables go with the uniform grid of the SDE's N steps.
-                 use_tables=s.grid == "uniform" and s.num_steps == sde.N),
-      "ode": dict(rtol=s.rtol, atol=s.atol, method=s.ode_solver, eps=s.eps,
-                  denoise=s.noise_removal, whole_batch=s.ode_whole_batch),
-      "ddim": dict(eta=s.eta, denoise=s.noise_removal),
-      "heun": churn,
-      "euler": churn,
-      "dpm_solver_2m": multistep,
-      "dpm_solver_3m": dict(official_3m=s.official_3m, **multistep),
-      "dpm_solver_sde_2m": multistep,
-      "unipc": dict(order=s.solver_order, variant=s.unipc_variant, **multistep),
-  }
-  samplers.get_solver(s.method)
-  return options[s.method]
+def check_solver_fits(name: str, conditions, score: bool = True) -> None:
+  """One line where solver `name` cannot run the conditions (a projection on a solver without
+  projections) or the model (a denoiser-only model on a solver that needs a score)."""
+  solver = samplers.get_solver(name)
+  if not solver.projects and any(c.projects for c in conditions):
+    raise UserError(f"sampling.method={name!r} solves without a grid and cannot project the "
+                    "state after each step (inpainting's replacement); use a grid solver (pc, "
+                    "ddim, heun, dpm_solver_2m, ...) or posterior guidance (inverse.method=pigdm).")
+  if solver.needs_score and not score:
+    raise UserError(f"sampling.method={name!r} needs the model's score, and this model gives "
+                    "only a denoiser; use a denoiser solver (heun, euler, ddim, dpm_solver_2m, "
+                    "unipc).")
 
 
-def build_sampler(config, sde, score_model):
-  """(params, keys (B, key)) -> (samples (B, ...), nfe (B,) int32) for config.sampling."""
+def build_sampler(config, sde, score_model, conditions=()):
+  """(params {"score": ..., ...}, keys (B, key), data {"labels": (B,), "y": (B, ...)} or {}) ->
+  (samples (B, ...), nfe (B,) int32): samplers.SOLVERS[sampling.method] with the config.sampling
+  keys its signature names, on the model with `conditions` (conditioning.Condition) applied in
+  order. Solvers that solve each sample alone (the adaptive ODE) get each sample's data."""
   s = config.sampling
   solver = samplers.get_solver(s.method)
-  options = solver_options(config, sde)
+  options = samplers.solver_options(s.method, s)
+  check_solver_fits(s.method, conditions)
   times = samplers.make_grid(sde, s.grid, s.num_steps, s.eps, s.grid_rho) if solver.uses_grid else None
-  shape = data_info(config).shape
+  shape, condition = data_info(config).shape, conditioning.compose(conditions)
 
-  def sample_fn(params, keys):
-    x, nfe = solver.sample(model_fns(sde, score_model, params), times, keys, shape, **options)
+  def run(params, keys, data):
+    fns = condition(model_fns(sde, score_model, params["score"]), params, data, keys)
+    x, nfe = solver.sample(fns, times, keys, shape, **options)
     return x, jnp.broadcast_to(jnp.asarray(nfe, jnp.int32), (keys.shape[0],))
 
-  return sample_fn
+  if not (conditions and solver.solves_each_sample(options)):
+    return run
+
+  def each_sample(params, keys, data):
+    one = lambda k, d: run(params, k[None], jax.tree.map(lambda v: v[None], d))
+    return jax.tree.map(lambda v: v[:, 0], jax.vmap(one)(keys, data))
+
+  return each_sample
 
 
 # --- evaluation ----------------------------------------------------------------------------

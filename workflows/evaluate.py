@@ -22,10 +22,11 @@ import numpy as np
 import tqdm
 
 import evaluation
+import fileio
 import summaries
 from parallel import DataParallel
 from training import interrupt
-from workflows import build, outputs
+from workflows import build
 from workflows.likelihood import held_out_likelihoods, summarize
 from workflows.sample import draw_samples, failed_samples, make_sample_fn
 
@@ -61,8 +62,8 @@ def reference_features(config, workdir, parallel):
   stats = evaluation.FeatureStats(features.shape[1]).update(features)
   kid = features[:e.kid_examples] if e.kid_examples else None
   if jax.process_index() == 0:
-    outputs.save_npz(cache, mu=stats.mu, sigma=stats.sigma,
-                     **({"kid_features": kid} if kid is not None else {}))
+    fileio.write_npz_atomic(cache, mu=stats.mu, sigma=stats.sigma,
+                            **({"kid_features": kid} if kid is not None else {}))
   return stats.mu, stats.sigma, kid
 
 
@@ -106,11 +107,11 @@ def sample_shards(config, sample_fn, params, parallel, directory: pathlib.Path, 
         yield f["samples"], f["nfe"]
       continue
     stop_if_requested(first)
-    x, nfe = draw_samples(sample_fn, params, parallel, batch, min(batch, total - first), first,
+    x, nfe, _ = draw_samples(sample_fn, {"score": params}, parallel, batch, min(batch, total - first), first,
                           progress=False)
     if jax.process_index() == 0:
       directory.mkdir(parents=True, exist_ok=True)
-      outputs.save_npz(path, samples=x, nfe=nfe, indices=np.arange(first, first + len(x)))
+      fileio.write_npz_atomic(path, samples=x, nfe=nfe, indices=np.arange(first, first + len(x)))
     if bar is not None:
       bar.update(1)
     stop_if_requested(first + len(x))

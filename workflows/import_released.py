@@ -20,13 +20,14 @@ import shutil
 import jax
 import jax.numpy as jnp
 
+import fileio
 import models
 from checkpoint_import import diffusers_ncsnpp, score_sde
 from checkpoint_import.trees import check_fits
 from configs.errors import MissingFileError, UserError
 from training import checkpoints
 from training.state import TrainState, create_train_state
-from workflows import build, outputs
+from workflows import build
 
 
 def _flag(key: str, value) -> str:
@@ -86,7 +87,7 @@ def _write_workdir(config, workdir: pathlib.Path, state: TrainState) -> None:
   if staging.exists():
     shutil.rmtree(staging)  # left by an interrupted import
   try:
-    outputs.write_text_atomic(staging / "config.json", config.to_json_best_effort(indent=2))
+    fileio.write_text_atomic(staging / "config.json", config.to_json_best_effort(indent=2))
     manager = checkpoints.checkpoint_manager(staging, snapshot_freq=config.training.snapshot_freq,
                                              max_to_keep=config.training.max_to_keep)
     try:

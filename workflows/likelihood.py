@@ -9,10 +9,11 @@ import jax
 import numpy as np
 
 import data_sources
+import fileio
 import models
 import samplers
 from parallel import DataParallel
-from workflows import build, outputs
+from workflows import build
 from workflows.batches import map_global_batches
 
 
@@ -79,7 +80,7 @@ def likelihood(config, workdir) -> dict:
   record = summarize(config, logp, nfe, data, score_model)
   if jax.process_index() == 0:
     workdir.mkdir(parents=True, exist_ok=True)
-    outputs.save_json(workdir / "likelihood.json", record)
+    fileio.write_json_atomic(workdir / "likelihood.json", record)
     print(" ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                    for k, v in record.items() if k != "note"))
     print(record["note"])

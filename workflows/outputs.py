@@ -3,8 +3,8 @@
 --mode=sample writes WORKDIR/samples/NAME.npz, NAME.png and NAME.json (the resolved
 config.sampling), NAME from `sample_output_name`: the task and the sampler, e.g.
 `unconditional_dpm_solver_2m_10`, `unconditional_ode_dopri5`, `inpaint_replacement_pc_1000`,
-`class_conditional_all_scale1_pc_1000`. Nothing is overwritten: a name already used gets the
-suffix _2, _3, ...
+`unconditional_cfg_all_scale1_pc_1000`, `inpaint_classifier_class3_scale1_replacement_pc_100`.
+Nothing is overwritten: a name already used gets the suffix _2, _3, ...
 """
 import io
 import json
@@ -14,9 +14,8 @@ import pathlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from PIL import Image
 
-from evaluation.cache import write_bytes_atomic, write_text_atomic
+from fileio import write_bytes_atomic, write_npz_atomic, write_png, write_text_atomic
 from workflows import build
 
 
@@ -29,15 +28,16 @@ def _number(value: float) -> str:
 
 
 def sample_output_name(sampling) -> str:
-  """The name of config.sampling's outputs: <task>[_<what>]_<method>_<steps> with what = the class
-  (class{label}, or all) and guidance scale (class_conditional / cfg) or the inverse method
-  (inpaint / colorize / super_resolution), and steps = the ODE solver for the adaptive `ode`."""
+  """The name of config.sampling's outputs: <task>[_<guidance>][_<inverse>]_<method>_<steps>, with
+  guidance = the guidance method, class (class{label}, or all) and scale, inverse = the inverse
+  method (inpaint / colorize / super_resolution), and steps = the ODE solver for `ode`."""
   s, parts = sampling, [sampling.task]
-  if s.task in ("class_conditional", "cfg"):
-    parts += ["all" if s.class_label < 0 else f"class{s.class_label}",
-              f"scale{_number(s.guidance_scale)}"]
-  elif s.task != "unconditional":
-    parts.append(s.inverse_method)
+  g = s.guidance
+  if g.method != "none":
+    parts += [g.method, "all" if g.class_label < 0 else f"class{g.class_label}",
+              f"scale{_number(g.scale)}"]
+  if s.task != "unconditional":
+    parts.append(s.inverse.method)
   parts += [s.method, s.ode_solver if s.method == "ode" else str(s.num_steps)]
   return "_".join(parts)
 
@@ -86,7 +86,7 @@ def write_samples(config, workdir, arrays: dict, draw_png=None) -> pathlib.Path:
   .json), writes `arrays` to its .npz and the figure to its .png: draw_png(path), by default
   `samples_figure`. Returns the .npz path."""
   stem = sample_output_stem(workdir, config.sampling)
-  save_npz(output_file(stem, ".npz"), **arrays)
+  write_npz_atomic(output_file(stem, ".npz"), **arrays)
   png = output_file(stem, ".png")
   if draw_png is None:
     samples_figure(config, png, arrays)
@@ -101,21 +101,11 @@ def samples_figure(config, path, arrays: dict) -> None:
   x, failed = arrays["samples"], arrays["failed"]
   if not build.data_info(config).is_image:
     scatter_png(path, x[~failed], build.load_split(config, "test"))
-  elif "labels" in arrays and config.sampling.class_label < 0:
+  elif "labels" in arrays and config.sampling.guidance.class_label < 0:
     tiles, cols = rows_by_class(x, arrays["labels"], config.data.num_classes)
     grid_png(path, tiles, config.data.centered, cols=cols, tile=64)
   else:
     grid_png(path, x[:64], config.data.centered)
-
-
-def save_npz(path, **arrays) -> None:
-  buf = io.BytesIO()
-  np.savez(buf, **arrays)
-  write_bytes_atomic(path, buf.getvalue())
-
-
-def save_json(path, record: dict) -> None:
-  write_text_atomic(path, json.dumps(record, indent=2) + "\n")
 
 
 def scatter_png(path, points: np.ndarray, reference: np.ndarray | None = None, title: str = ""):
@@ -164,14 +154,7 @@ def rows_by_class(images: np.ndarray, labels: np.ndarray, num_classes: int,
   return np.stack(tiles), cols
 
 
-def save_png(path, grid: np.ndarray) -> None:
-  """A uint8 (H, W) or (H, W, C) image to a PNG, atomically."""
-  buf = io.BytesIO()
-  Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).save(buf, format="PNG")
-  write_bytes_atomic(path, buf.getvalue())
-
-
 def grid_png(path, images: np.ndarray, centered: bool, cols: int | None = None,
              tile: int = 128) -> None:
   """image_grid of model-space images, tiles upscaled to about `tile` pixels, to a PNG."""
-  save_png(path, image_grid(images, centered, scale=max(1, tile // images.shape[1]), cols=cols))
+  write_png(path, image_grid(images, centered, scale=max(1, tile // images.shape[1]), cols=cols))

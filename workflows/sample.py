@@ -1,4 +1,8 @@
-"""--mode=sample: draw samples from the newest EMA checkpoint (or the analytic model) on all devices.
+"""--mode=sample: one sampling path for every task. The model (newest EMA checkpoint, or the
+analytic one) with the conditions of config.sampling applied in order (conditioning.conditions):
+the label condition of sampling.guidance.method (classifier guidance, CFG), then the observation
+of an inverse task (inpaint | colorize | super_resolution: sampling.inverse.method), on
+samplers.SOLVERS[sampling.method], jitted and batch-sharded over all devices.
 
 Sample i is drawn from fold_in(key, i), so results do not depend on batch size or device count
 (except with the released batch-coupled 'langevin' corrector or ode_whole_batch).
@@ -15,24 +19,54 @@ from parallel import DataParallel
 from workflows import build, guidance, inverse, outputs
 from workflows.batches import map_global_batches
 
+OBSERVATION_TASKS = ("inpaint", "colorize", "super_resolution")
+TASKS = ("unconditional", *OBSERVATION_TASKS)
+# Tasks of an older layout -> the guidance method that replaced them.
+MOVED_TASKS = {"class_conditional": "classifier", "cfg": "cfg"}
 
-def make_sample_fn(config, sde, score_model, parallel: DataParallel):
-  """Jitted (params, indices (B,) int32) -> (samples (B, ...), nfe (B,)): sample i from the
-  sampling stream's key folded with i, batch-sharded over all devices."""
+
+def check_task(config) -> None:
+  """Rejects unknown tasks (naming the guidance method of a moved one) and bad guidance or
+  inverse-problem settings, before any work."""
+  task = config.sampling.task
+  if task in MOVED_TASKS:
+    raise UserError(f"sampling.task={task!r} is now --config.sampling.guidance.method="
+                    f"{MOVED_TASKS[task]} (with task=unconditional, or an inverse task to combine "
+                    "them).")
+  if task not in TASKS:
+    raise UserError(f"Unknown sampling.task {task!r}; choose one of {list(TASKS)}.")
+  guidance.check_guidance(config)
+  if task in OBSERVATION_TASKS:
+    inverse.check_inverse_config(config)
+
+
+def make_sample_fn(config, sde, score_model, parallel: DataParallel, conditions=()):
+  """Jitted (params {"score": ..., ...}, indices (B,) int32, y (B, ...) or None) -> (samples
+  (B, ...), nfe (B,), labels (B,)): sample i from the sampling stream's key folded with i, with
+  the label of i (sampling.guidance) and its observation y, batch-sharded over all devices."""
   base_key = build.stream_key(config, "sample")
-  sample_fn = build.build_sampler(config, sde, score_model)
-  return jax.jit(lambda p, idx: sample_fn(p, samplers.sample_keys(base_key, idx)),
-                 in_shardings=(parallel.replicated, parallel.batch),
-                 out_shardings=(parallel.batch, parallel.batch))
+  sampler = build.build_sampler(config, sde, score_model, conditions)
+  g = config.sampling.guidance
+
+  def sample_fn(params, indices, y):
+    labels = guidance.sample_labels(indices, g.class_label, config.data.num_classes)
+    data = {"labels": labels} if y is None else {"labels": labels, "y": y}
+    return (*sampler(params, samplers.sample_keys(base_key, indices), data), labels)
+
+  return jax.jit(sample_fn, in_shardings=(parallel.replicated, parallel.batch, parallel.batch),
+                 out_shardings=(parallel.batch,) * 3)
 
 
 def draw_samples(sample_fn, params, parallel: DataParallel, batch_size: int, num_samples: int,
-                 first: int = 0, progress: bool = True):
-  """Samples first..first+num_samples-1 (numpy, (num_samples, ...)) and their NFE; progress:
-  show a bar over the batches."""
-  return map_global_batches(lambda idx: sample_fn(params, idx), num_samples, batch_size, parallel,
-                            lambda idx: (idx.astype(np.int32),), "sample", first,
-                            progress=progress)
+                 first: int = 0, progress: bool = True, y=None, per_input: int = 1):
+  """Samples first..first+num_samples-1 (numpy, (num_samples, ...)), their NFE and labels; y
+  (K, ...): the observations, sample i seeing y[i // per_input]. progress: a bar over batches."""
+  if y is None:
+    inputs = lambda idx: (idx.astype(np.int32), None)
+  else:
+    inputs = lambda idx: (idx.astype(np.int32), y[np.minimum(idx // per_input, len(y) - 1)])
+  return map_global_batches(lambda idx, obs: sample_fn(params, idx, obs), num_samples, batch_size,
+                            parallel, inputs, "sample", first, progress=progress)
 
 
 def failed_samples(x: np.ndarray) -> np.ndarray:
@@ -40,40 +74,53 @@ def failed_samples(x: np.ndarray) -> np.ndarray:
   return ~np.all(np.isfinite(x.reshape(len(x), -1)), axis=-1)
 
 
-def sample_unconditional(config, workdir):
-  """Writes WORKDIR/samples/unconditional_METHOD_STEPS.npz (samples, nfe, failed), .png and
-  .json (outputs.write_samples: never over an earlier run's); returns the samples."""
+def draw(config, workdir, progress: bool = True):
+  """The samples of config.sampling from the model in workdir, as the arrays --mode=sample writes
+  (samples (N, ...), inverse tasks (K, S, ...) with observations, inputs and masks; nfe, failed;
+  labels when guided), the seconds sampling took, and the observation (None: no inverse task)."""
   build.check_config(config)
-  workdir = pathlib.Path(workdir)
+  check_task(config)
+  workdir, s = pathlib.Path(workdir), config.sampling
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
-  params = build.load_score_params(config, workdir, score_model, parallel.replicated)
+  params = {"score": build.load_score_params(config, workdir, score_model, parallel.replicated)}
+  conditions, count, y, observation, arrays = [], s.num_samples, None, None, {}
+  if s.guidance.method != "none":
+    condition, extra = guidance.label_condition(config, workdir, sde, score_model,
+                                                parallel.replicated)
+    conditions.append(condition)
+    params.update(extra)
+  if s.task in OBSERVATION_TASKS:
+    shape = build.data_info(config).shape
+    observation, mask = inverse.build_observation(config, shape)
+    conditions.append(inverse.observation_condition(config, observation))
+    inputs = inverse.load_inputs(config, shape)
+    y = inverse.observe(config, observation, inputs)
+    count = len(inputs) * s.inverse.samples_per_input
+    arrays = dict(observations=y, inputs=inputs, **({} if mask is None else {"masks": mask}))
+  sample_fn = make_sample_fn(config, sde, score_model, parallel, conditions)
   start = time.perf_counter()
-  x, nfe = draw_samples(make_sample_fn(config, sde, score_model, parallel), params, parallel,
-                        config.sampling.batch_size, config.sampling.num_samples)
-  seconds = time.perf_counter() - start
-  failed = failed_samples(x)
-  if jax.process_index() == 0:
-    path = outputs.write_samples(config, workdir, dict(samples=x, nfe=nfe, failed=failed))
-    print(f"Wrote {len(x)} samples to {path} (and .png, .json) ({seconds:.1f} s, "
-          f"{config.sampling.method}, NFE mean {nfe.mean():.0f}, max {nfe.max()}, "
-          f"failed {int(failed.sum())}).")
-  return x
-
-
-# sampling.task -> the function that runs it (config, workdir).
-TASKS = {"unconditional": sample_unconditional,
-         "inpaint": inverse.sample_inverse,  # conditioning.MaskObservation (App. I.2)
-         "colorize": inverse.sample_inverse,  # conditioning.GrayObservation (App. I.3)
-         "super_resolution": inverse.sample_inverse,  # conditioning.AveragePoolObservation
-         "class_conditional": lambda c, w: guidance.sample_conditional(c, w)[0],  # Sec. 5
-         "cfg": lambda c, w: guidance.sample_conditional(c, w)[0]}  # Ho & Salimans 2022
+  x, nfe, labels = draw_samples(sample_fn, params, parallel, s.batch_size, count, y=y,
+                                per_input=s.inverse.samples_per_input, progress=progress)
+  arrays.update(samples=x, nfe=nfe, failed=failed_samples(x))
+  if s.guidance.method != "none":
+    arrays["labels"] = labels
+  if y is not None:
+    arrays["samples"] = x.reshape(len(y), s.inverse.samples_per_input, *x.shape[1:])
+  return arrays, time.perf_counter() - start, observation
 
 
 def sample(config, workdir):
-  """--mode=sample: runs sampling.task (one of TASKS)."""
-  task = config.sampling.task
-  if task not in TASKS:
-    raise UserError(f"Unknown sampling.task {task!r}; choose one of {sorted(TASKS)}.")
-  return TASKS[task](config, workdir)
+  """--mode=sample: writes the arrays of `draw` to WORKDIR/samples/NAME.npz, .png and .json
+  (outputs.write_samples: never over an earlier run's) and returns them."""
+  arrays, seconds, observation = draw(config, workdir)
+  if jax.process_index() == 0:
+    draw_png = None if observation is None else (
+        lambda png: inverse.draw_png(config, png, arrays, observation))
+    path = outputs.write_samples(config, workdir, arrays, draw_png)
+    nfe = arrays["nfe"]
+    print(f"Wrote {len(nfe)} samples ({outputs.sample_output_name(config.sampling)}) to {path} "
+          f"(and .png, .json) ({seconds:.1f} s, NFE mean {nfe.mean():.0f}, max {nfe.max()}, "
+          f"failed {int(arrays['failed'].sum())}).")
+  return arrays

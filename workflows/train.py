@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import tqdm
 
+import fileio
 import summaries
 from configs.errors import NonFiniteLossError, UserError
 from parallel import DataParallel
@@ -127,7 +128,7 @@ def _sample_grid_writer(config, trainer: Trainer):
   count = min(64, config.sampling.batch_size)
 
   def write(state, step, writer):
-    x, _ = draw_samples(sample_fn, state.ema_params, trainer.parallel, count, count)
+    x = draw_samples(sample_fn, {"score": state.ema_params}, trainer.parallel, count, count)[0]
     if jax.process_index() == 0 and build.data_info(config).is_image:
       writer.image("train/samples", outputs.image_grid(x, config.data.centered), step)
 
@@ -141,7 +142,7 @@ def _drop_rows_after(path: pathlib.Path, step: int) -> None:
   lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
   kept = [line for line in lines if line.strip() and json.loads(line)["step"] <= step]
   if len(kept) < len(lines):
-    outputs.write_text_atomic(path, "".join(kept))
+    fileio.write_text_atomic(path, "".join(kept))
 
 
 def _timing(steps: int, seconds: float, data_wait: float) -> dict:
@@ -169,8 +170,8 @@ def _restore(trainer: Trainer, manager):
 def _prepare_workdir(trainer: Trainer, workdir: pathlib.Path, step: int | None) -> None:
   """config.json written, and metrics.jsonl cut back to the checkpoint a run resumes from."""
   if jax.process_index() == 0:
-    outputs.write_text_atomic(workdir / "config.json",
-                              trainer.config.to_json_best_effort(indent=2))
+    fileio.write_text_atomic(workdir / "config.json",
+                             trainer.config.to_json_best_effort(indent=2))
     _drop_rows_after(workdir / "metrics.jsonl", step or 0)
 
 

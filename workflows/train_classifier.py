@@ -9,11 +9,12 @@ import json
 
 import jax
 
+import fileio
 import models
 from configs.errors import UserError
 from training import losses
 from training.state import TrainState
-from workflows import build, guidance, outputs
+from workflows import build, guidance
 from workflows.train import Trainer, make_trainer, run_training
 
 
@@ -37,6 +38,6 @@ def train_classifier(config, workdir) -> TrainState:
   trainer = build_classifier_trainer(config)
   directory = guidance.classifier_dir(config, workdir)
   if jax.process_index() == 0:
-    outputs.write_text_atomic(directory / guidance.INFO_FILE,
-                                  json.dumps(guidance.trained_for(config), indent=2))
+    fileio.write_text_atomic(directory / guidance.INFO_FILE,
+                             json.dumps(guidance.trained_for(config), indent=2))
   return run_training(trainer, directory, sample_grids=False)

@@ -1,6 +1,6 @@
 """pytorch-fid's own Inception with random weights, built offline: the reference that tests and
-benchmarks compare `evaluation.inception` against. Needs the `test` or `bench` extra (torch,
-torchvision, pytorch-fid); the library never imports this module.
+benchmarks compare `evaluation.inception` against (`import torch_reference` with tests/ on the
+path). Needs the `test` or `bench` extra (torch, torchvision, pytorch-fid).
 
 `random_pytorch_fid_inception` runs pytorch-fid's `fid_inception_v3` unchanged except for its
 download: `load_state_dict_from_url` returns a random state dict with every key and shape of the

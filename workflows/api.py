@@ -1,0 +1,88 @@
+"""The Python API for notebooks and scripts, on the code paths main.py runs:
+
+  m = workflows.load("workdirs/digits_vp")  # a workdir (its config), or a config file / ConfigDict
+  x = m.sample(64, method="dpm_solver_2m", num_steps=10)  # --mode=sample's samples, not written
+  logp = m.likelihood(x)                                   # log p(x) in nats (N,)
+  d, s = m.denoise(x, t), m.score(x, t)                    # D(x, t) and the score, t (N,)
+
+Sampling overrides are config.sampling keys, dotted below it (m.sample(64, task="inpaint",
+**{"guidance.method": "cfg"})); an unknown key fails as on the command line.
+"""
+import dataclasses
+import functools
+import pathlib
+
+import jax
+import ml_collections
+import numpy as np
+
+import configs
+from parallel import DataParallel
+from workflows import build, likelihood, sample
+from workflows.batches import map_global_batches
+
+
+@dataclasses.dataclass
+class Model:
+  """A score model: config (locked) and the workdir of its checkpoints (none for analytic ones)."""
+
+  config: ml_collections.ConfigDict
+  workdir: pathlib.Path
+
+  @functools.cached_property
+  def _parts(self):
+    """(sde, score model, EMA params, DataParallel) of the newest checkpoint, loaded once."""
+    parallel = DataParallel.over_all_devices()
+    sde = build.build_sde(self.config)
+    score_model = build.build_score_model(self.config, sde)
+    params = build.load_score_params(self.config, self.workdir, score_model, parallel.replicated)
+    return sde, score_model, params, parallel
+
+  def settings(self, **sampling) -> ml_collections.ConfigDict:
+    """The config with config.sampling keys overridden (dotted below sampling)."""
+    return configs.with_overrides(self.config, {f"sampling.{k}": v for k, v in sampling.items()})
+
+  def sample(self, n: int, **sampling) -> np.ndarray:
+    """n samples (n, ...) (inverse tasks: (K, S, ...)) of config.sampling with `sampling`
+    overrides, exactly as --mode=sample draws them (workflows.sample.draw)."""
+    config = self.settings(num_samples=n, **sampling)
+    return sample.draw(config, self.workdir, progress=False)[0]["samples"]
+
+  def likelihood(self, x) -> np.ndarray:
+    """log p(x) (N,) in nats of model-space x (N, ...) by the probability-flow ODE of config.eval
+    (--mode=likelihood's function; bits/dim: samplers.bits_per_dim)."""
+    sde, score_model, params, parallel = self._parts
+    fn = jax.jit(likelihood.make_log_likelihood(self.config, sde, score_model),
+                 in_shardings=(parallel.replicated, parallel.batch, parallel.batch))
+    x = np.asarray(x, np.float32)
+    rows = lambda idx: (x[np.minimum(idx, len(x) - 1)], idx.astype(np.int32))
+    logp, _ = map_global_batches(lambda v, idx: fn(params, v, idx), len(x),
+                                 self.config.eval.batch_size, parallel, rows, "likelihood",
+                                 progress=False, batch_key="eval.batch_size")
+    return logp
+
+  def _fns(self):
+    sde, score_model, params, _ = self._parts
+    return build.model_fns(sde, score_model, params)
+
+  def score(self, x, t) -> np.ndarray:
+    """grad_x log p_t(x): x (N, ...), t (N,) -> (N, ...)."""
+    return np.asarray(jax.jit(self._fns().score)(x, t))
+
+  def denoise(self, x, t) -> np.ndarray:
+    """D(x, t) = E[x0 | x(t) = x] (Tweedie): x (N, ...), t (N,) -> (N, ...)."""
+    return np.asarray(jax.jit(self._fns().denoise)(x, t))
+
+
+def load(workdir_or_config, workdir=None, **overrides) -> Model:
+  """A Model from a workdir (the config it recorded, its checkpoints), a config spec
+  ('configs/digits.py:vpsde') or a ConfigDict, with `overrides` {"training.batch_size": 64, ...}.
+  workdir: where the checkpoints are, when the first argument is a config."""
+  if isinstance(workdir_or_config, ml_collections.ConfigDict):
+    config = configs.with_overrides(workdir_or_config, overrides)
+  else:
+    config = configs.load_config(str(workdir_or_config), overrides)
+    if workdir is None and pathlib.Path(workdir_or_config).is_dir():
+      workdir = workdir_or_config
+  build.check_config(config)
+  return Model(config, pathlib.Path(workdir if workdir is not None else "."))
