@@ -109,7 +109,7 @@ def check_observation_shape(observation, shape: tuple) -> None:
   if isinstance(observation, AveragePoolObservation):
     f = observation.factor
     if len(shape) != 3 or f < 1 or shape[0] % f or shape[1] % f:
-      raise UserError(f"sampling.sr_factor={f} must be >= 1 and divide the image size "
+      raise UserError(f"sampling.inverse.sr_factor={f} must be >= 1 and divide the image size "
                        f"{shape[:2]} (super-resolution pools images (H, W, C)).")
   if isinstance(observation, MaskObservation):
     mask_shape = np.shape(observation.mask)

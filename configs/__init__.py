@@ -96,13 +96,16 @@ def load_config(spec: str, overrides: dict | None = None):
   module_spec = importlib.util.spec_from_file_location(pathlib.Path(path).stem, path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
-  return with_overrides(module.get_config(arg) if arg else module.get_config(), overrides)
+  return _overridden(module.get_config(arg) if arg else module.get_config(), overrides)
 
 
 def with_overrides(config, overrides: dict | None = None):
   """A locked copy of config with overrides {"training.batch_size": 64, ...}: an unknown or
   moved key, or a solver option of another method, raises as on the command line."""
-  config = config.copy_and_resolve_references()
+  return _overridden(config.copy_and_resolve_references(), overrides)
+
+
+def _overridden(config, overrides: dict | None):
   check_moved_keys(flat_keys(config))
   config.lock()
   check_moved_keys(overrides or {})

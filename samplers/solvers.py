@@ -100,6 +100,7 @@ ALIASES = {"noise_removal": "denoise", "n_steps_each": "n_steps", "ode_solver": 
            "repaint_resamples": "resamples"}
 CONFIG_KEY = {param: key for key, param in ALIASES.items()}
 POSITIONAL = ("fns", "times", "keys", "shape")
+SHARED = ("eps", "noise_removal")  # keys of every solver's grid or output, not one solver's option
 
 
 def get_solver(name: str) -> Solver:
@@ -139,6 +140,8 @@ def solver_options(name: str, settings) -> dict:
 def check_option_keys(name: str, keys) -> None:
   """One line for a solver option set for a solver that does not take it, naming those that do."""
   for key in keys:
+    if key in SHARED:
+      continue
     takers = solvers_taking(key)
     if takers and name not in takers:
       raise UserError(f"sampling.{key} is an option of {', '.join(takers)}, not of "

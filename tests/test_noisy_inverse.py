@@ -164,9 +164,9 @@ def test_noisy_inpainting_from_the_command_line(tmp_path):
                     "--mode=sample", "--config.sampling.task=inpaint",
                     "--config.sampling.method=pc", "--config.sampling.grid=uniform",
                     "--config.sampling.num_steps=1000",
-                    "--config.sampling.inverse_method=dps",
-                    "--config.sampling.observation_noise=0.1",
-                    "--config.sampling.num_inputs=5", "--config.sampling.samples_per_input=3",
+                    "--config.sampling.inverse.method=dps",
+                    "--config.sampling.inverse.observation_noise=0.1",
+                    "--config.sampling.inverse.num_inputs=5", "--config.sampling.inverse.samples_per_input=3",
                     "--config.sampling.batch_size=8")
   assert result.returncode == 0, result.stderr
   written, = (tmp_path / "samples").glob("inpaint_dps_pc_1000*.npz")

@@ -84,21 +84,22 @@ def draw(config, workdir, progress: bool = True):
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
-  params = {"score": build.load_score_params(config, workdir, score_model, parallel.replicated)}
   conditions, count, y, observation, arrays = [], s.num_samples, None, None, {}
-  if s.guidance.method != "none":
-    condition, extra = guidance.label_condition(config, workdir, sde, score_model,
-                                                parallel.replicated)
-    conditions.append(condition)
-    params.update(extra)
-  if s.task in OBSERVATION_TASKS:
+  if s.task in OBSERVATION_TASKS:  # bad inverse settings fail before any checkpoint is read
     shape = build.data_info(config).shape
     observation, mask = inverse.build_observation(config, shape)
     conditions.append(inverse.observation_condition(config, observation))
+    build.check_solver_fits(s.method, conditions)
     inputs = inverse.load_inputs(config, shape)
     y = inverse.observe(config, observation, inputs)
     count = len(inputs) * s.inverse.samples_per_input
     arrays = dict(observations=y, inputs=inputs, **({} if mask is None else {"masks": mask}))
+  params = {"score": build.load_score_params(config, workdir, score_model, parallel.replicated)}
+  if s.guidance.method != "none":  # labels first, then the observation
+    condition, extra = guidance.label_condition(config, workdir, sde, score_model,
+                                                parallel.replicated)
+    conditions.insert(0, condition)
+    params.update(extra)
   sample_fn = make_sample_fn(config, sde, score_model, parallel, conditions)
   start = time.perf_counter()
   x, nfe, labels = draw_samples(sample_fn, params, parallel, s.batch_size, count, y=y,
