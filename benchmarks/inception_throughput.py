@@ -18,7 +18,6 @@ Needs the `bench` extra (torch, torchvision, pytorch-fid).
 import argparse
 import os
 import pathlib
-import statistics
 import sys
 import time
 

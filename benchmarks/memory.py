@@ -34,7 +34,6 @@ import jax
 import jax.numpy as jnp
 
 from configs import load_config
-from training.state import create_train_state
 from training.step import make_train_step
 from workflows import build
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from conditioning.guidance import check_guidance_weight, label_log_prob
 from conditioning.posterior import check_posterior_noise, posterior_guided_score, VARIANCES
 from conditioning.replacement import replacement_project
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 
 
 class Condition(NamedTuple):
@@ -44,8 +44,8 @@ def classifier_guidance(classifier_log_probs, scale: float = 1.0) -> Condition:
   """+ scale grad_x log p_t(y | x) of data["labels"]; classifier_log_probs(params, x, t) ->
   (B, K) log-probabilities (params: the run's, with "classifier")."""
   if scale < 0:
-    raise UserError(f"Classifier guidance scale {scale} must be >= 0 (1: the paper's conditional "
-                    "score, 0: unconditional); set --config.sampling.guidance.scale.")
+    raise ArgumentError("scale", f"Classifier guidance {{arg}}={scale} must be >= 0 (1: the "
+                        "paper's conditional score, 0: unconditional).")
 
   def apply(fns, params, data, keys):
     del keys
@@ -78,9 +78,9 @@ def classifier_free_guidance(score_given_labels, null_label: int, scale: float =
 def replacement(observation, observation_noise: float = 0.0) -> Condition:
   """Replace the observed part by data["y"] perturbed to the state's time (noise-free y)."""
   if observation_noise != 0:
-    raise UserError(f"sampling.inverse.method='replacement' assumes noise-free observations y = "
-                    f"A x (sampling.inverse.observation_noise={observation_noise}); use "
-                    "inverse.method='pigdm' or 'dps' (posterior guidance) for noisy ones.")
+    raise ArgumentError("observation_noise", "Replacement assumes noise-free observations y = A x "
+                        f"({{arg}}={observation_noise}); use posterior guidance ('pigdm' or "
+                        "'dps') for noisy ones.")
 
   def apply(fns, params, data, keys):
     del params

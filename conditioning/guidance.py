@@ -2,7 +2,7 @@
 given labels and the check of a guidance weight."""
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 
 
 def label_log_prob(log_probs_fn, labels):
@@ -17,7 +17,8 @@ def label_log_prob(log_probs_fn, labels):
   return log_prob_y
 
 
-def check_guidance_weight(w: float) -> None:
-  if w < 0:
-    raise UserError(f"Classifier-free guidance weight w={w} must be >= 0 (0: the conditional "
-                     "model; larger: stronger guidance); set --config.sampling.guidance.scale.")
+def check_guidance_weight(scale: float) -> None:
+  """The CFG weight w = scale must be >= 0."""
+  if scale < 0:
+    raise ArgumentError("scale", f"Classifier-free guidance weight {{arg}}={scale} must be >= 0 "
+                        "(0: the conditional model; larger: stronger guidance).")

@@ -12,7 +12,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 
 # The fixed orthogonal matrix of the paper's colorization (App. I.3, as the released code's
 # `get_colorization_fns`): column 0 is the gray axis (1, 1, 1) / sqrt(3), columns 1-2 span the
@@ -109,8 +109,8 @@ def check_observation_shape(observation, shape: tuple) -> None:
   if isinstance(observation, AveragePoolObservation):
     f = observation.factor
     if len(shape) != 3 or f < 1 or shape[0] % f or shape[1] % f:
-      raise UserError(f"sampling.inverse.sr_factor={f} must be >= 1 and divide the image size "
-                       f"{shape[:2]} (super-resolution pools images (H, W, C)).")
+      raise ArgumentError("factor", f"{{arg}}={f} must be >= 1 and divide the image size "
+                          f"{shape[:2]} (super-resolution pools images (H, W, C)).")
   if isinstance(observation, MaskObservation):
     mask_shape = np.shape(observation.mask)
     if len(mask_shape) != len(shape) or any(m not in (1, n) for m, n in zip(mask_shape, shape)):

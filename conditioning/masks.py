@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 
 
 def box_mask(shape: tuple, size: int, top: int = -1, left: int = -1) -> np.ndarray:
@@ -19,8 +19,8 @@ def box_mask(shape: tuple, size: int, top: int = -1, left: int = -1) -> np.ndarr
   top = (h - size) // 2 if top < 0 else top
   left = (w - size) // 2 if left < 0 else left
   if size < 1 or top + size > h or left + size > w:
-    raise UserError(f"sampling.inverse.mask_box_size={size} at (top={top}, left={left}) does not fit "
-                     f"{h}x{w} images; choose 1 <= size and top/left with the box inside.")
+    raise ArgumentError("box_size", f"{{arg}}={size} at (top={top}, left={left}) does not fit "
+                        f"{h}x{w} images; choose 1 <= size and top/left with the box inside.")
   mask = np.ones((h, w, 1), bool)
   mask[top:top + size, left:left + size] = False
   return mask
@@ -36,7 +36,7 @@ def half_mask(shape: tuple) -> np.ndarray:
 def random_mask(shape: tuple, fraction: float, seed: int) -> np.ndarray:
   """Each pixel (image: (H, W, 1)) or coordinate ((D,)) observed with probability `fraction`."""
   if not 0.0 <= fraction <= 1.0:
-    raise UserError(f"sampling.inverse.mask_fraction={fraction} must lie in [0, 1].")
+    raise ArgumentError("fraction", f"{{arg}}={fraction} must lie in [0, 1].")
   mask_shape = (*shape[:2], 1) if len(shape) == 3 else tuple(shape)
   return np.random.default_rng(seed).uniform(size=mask_shape) < fraction
 
@@ -45,8 +45,8 @@ def coords_mask(shape: tuple, observed_coords) -> np.ndarray:
   """Points (D,): True at the observed coordinates."""
   coords = list(observed_coords)
   if not coords or any(not 0 <= c < shape[0] for c in coords) or len(set(coords)) != len(coords):
-    raise UserError(f"sampling.inverse.observed_coords={tuple(coords)} must be distinct coordinates in "
-                     f"[0, {shape[0]}) of the {shape[0]}-D data.")
+    raise ArgumentError("observed_coords", f"{{arg}}={tuple(coords)} must be distinct coordinates "
+                        f"in [0, {shape[0]}) of the {shape[0]}-D data.")
   mask = np.zeros(shape, bool)
   mask[coords] = True
   return mask
@@ -56,10 +56,10 @@ def file_mask(path: str, shape: tuple) -> np.ndarray:
   """A mask from a PNG (nonzero = observed; (H, W) or (H, W, C)) or an .npz holding one array
   (its first array, or the one named 'mask'); an (H, W) mask applies to every channel."""
   if not str(path):  # pathlib.Path("") is "."
-    raise UserError("sampling.inverse.mask='file' needs --config.sampling.inverse.mask_path=PNG_OR_NPZ.")
+    raise ArgumentError("path", "A 'file' mask needs {arg}=PNG_OR_NPZ.")
   path = pathlib.Path(path)
   if not path.is_file():
-    raise UserError(f"sampling.inverse.mask_path={str(path)!r} is not a file; give a PNG or .npz mask.")
+    raise ArgumentError("path", f"{{arg}}={str(path)!r} is not a file; give a PNG or .npz mask.")
   if path.suffix == ".npz":
     with np.load(path, allow_pickle=False) as arrays:
       mask = np.asarray(arrays["mask"] if "mask" in arrays else arrays[arrays.files[0]]) != 0
@@ -81,7 +81,7 @@ def make_mask(name: str, shape: tuple, *, box_size: int = 0, box_top: int = -1,
   valid = IMAGE_MASKS if len(shape) == 3 else POINT_MASKS
   if name not in valid:
     kind = "images" if len(shape) == 3 else "low-dimensional data"
-    raise UserError(f"Unknown sampling.inverse.mask {name!r} for {kind}; choose one of {list(valid)}.")
+    raise ArgumentError("name", f"Unknown {{arg}} {name!r} for {kind}; choose one of {list(valid)}.")
   if name == "box":
     return box_mask(shape, box_size or shape[0] // 2, box_top, box_left)
   if name == "half":

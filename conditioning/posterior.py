@@ -23,7 +23,7 @@ orthonormal block sum / f); `gram_scale` measures it. Two choices of r_t, by nam
          denoising step lands A x on y to < 1e-3 on the 2-D mixture (not bit for bit).
 
 Both change the score only, so every grid solver runs them (the adaptive ODE solves each sample
-alone, apart from its row of y, and is refused); sampling.dps_scale multiplies the guidance term
+alone, apart from its row of y, and is refused); sampling.inverse.scale multiplies the guidance term
 (1: the likelihood above). Stochastic solvers (pc, dpm_solver_sde_2m) correct the approximation
 better than deterministic ones (2-D mixture, sigma_y = 0.3: energy distance 0.006 for PC at 200
 steps, 0.06 for ddim / dpm_solver_2m at 50).
@@ -42,7 +42,7 @@ network (2.7x the cost of a plain score evaluation for a tiny NCSN++ on 8x8 digi
 import jax
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 from sde_lib import batch_expand
 from sde_lib.tweedie import denoiser_from_score
 
@@ -91,11 +91,11 @@ def posterior_guided_score(fns, observation, y, noise_std: float, scale: float, 
 VARIANCES = {"dps": dps_variance, "pigdm": pigdm_variance}
 
 
-def check_posterior_noise(name: str, noise_std: float) -> None:
+def check_posterior_noise(name: str, observation_noise: float) -> None:
   """One-line errors: negative noise; DPS without noise (its weight 1 / sigma_y^2 is infinite)."""
-  if noise_std < 0:
-    raise UserError(f"sampling.inverse.observation_noise={noise_std} must be >= 0.")
-  if name == "dps" and noise_std == 0:
-    raise UserError("sampling.inverse.method='dps' weighs the likelihood by 1 / "
-                     "observation_noise^2 and needs sampling.inverse.observation_noise > 0; use "
-                     "inverse.method='pigdm' (or replacement) for noise-free observations.")
+  if observation_noise < 0:
+    raise ArgumentError("observation_noise", f"{{arg}}={observation_noise} must be >= 0.")
+  if name == "dps" and observation_noise == 0:
+    raise ArgumentError("observation_noise", "DPS weighs the likelihood by 1 / sigma_y^2 and "
+                        "needs {arg} > 0; use 'pigdm' (or replacement) for noise-free "
+                        "observations.")

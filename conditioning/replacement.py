@@ -9,11 +9,9 @@ mask the known pixels of the output then equal the input's bit for bit. It is th
 of samplers.ModelFns, so every grid solver runs it; the adaptive ODE refuses it.
 
 The observation is noise-free: y = A x exactly (replacement would copy any noise into x; with
-sampling.observation_noise > 0 the workflow asks for inverse_method pigdm or dps, the posterior
-guidance of conditioning.posterior).
+sampling.inverse.observation_noise > 0 the workflow asks for inverse.method pigdm or dps, the
+posterior guidance of conditioning.posterior).
 """
-import jax.numpy as jnp
-
 from samplers.per_sample_keys import per_sample_normal, step_keys
 from sde_lib import batch_expand
 

@@ -4,6 +4,7 @@ Raise them at the config boundary and wherever input is validated (an unknown na
 out-of-range setting, a missing file, a checkpoint that does not fit). Any other exception is a
 bug: main.py shows its traceback and asks for a report.
 """
+import contextlib
 
 
 class UserError(ValueError):
@@ -28,3 +29,27 @@ class NonFiniteLossError(UserError, FloatingPointError):
 
 class UserKeyError(UserError, KeyError):
   """A key the input lacks: a config key (mistyped, or moved), an array in a weights file."""
+
+
+class ArgumentError(UserError):
+  """A bad value of a library function's argument `argument`. The message names it as {arg}:
+  plain calls show the argument's name, and the config boundary (config_keys) the config key
+  that sets it."""
+
+  def __init__(self, argument: str, message: str, detail: str = ""):
+    super().__init__(message.replace("{arg}", argument), detail)
+    self.argument, self.template = argument, message
+
+
+@contextlib.contextmanager
+def config_keys(key_of):
+  """Inside, an ArgumentError becomes a UserError naming the config key key_of(argument) and the
+  flag that sets it (key_of: a function or a dict; None or absent: the error is left as is)."""
+  try:
+    yield
+  except ArgumentError as err:
+    key = key_of(err.argument) if callable(key_of) else key_of.get(err.argument)
+    if key is None:
+      raise
+    message = f"{err.template.replace('{arg}', key)} Set --config.{key}=..."
+    raise UserError(message, err.detail) from err

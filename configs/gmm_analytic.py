@@ -6,7 +6,7 @@ model.class_conditional, the score is the exact class-conditional one, so classi
 and CFG also run against ground truth with no training.
 Run: python main.py --config=configs/gmm_analytic.py:vpsde --workdir=workdirs/gmm --mode=sample
   python main.py --config=configs/gmm_analytic.py:vpsde --workdir=workdirs/gmm --mode=sample \
-    --config.sampling.task=class_conditional --config.sampling.class_label=1
+    --config.sampling.guidance.method=classifier --config.sampling.guidance.class_label=1
 """
 from configs.common import apply_sde
 from configs.default_toy import get_default_configs

@@ -17,16 +17,17 @@ import grain
 import numpy as np
 from absl import flags
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 
 
 def check_workers(num_workers: int) -> None:
   """Rejects worker counts this platform cannot run (grain starts workers with 'spawn')."""
   if num_workers < 0:
-    raise UserError(f"data.num_workers={num_workers} must be >= 0 (0: load in this process).")
+    raise ArgumentError("num_workers", f"{{arg}}={num_workers} must be >= 0 (0: load in this "
+                        "process).")
   if num_workers and "spawn" not in multiprocessing.get_all_start_methods():
-    raise UserError(f"data.num_workers={num_workers} needs worker processes, which this "
-                     "platform cannot start; set data.num_workers=0.")
+    raise ArgumentError("num_workers", f"{{arg}}={num_workers} needs worker processes, which this "
+                        "platform cannot start; set {arg}=0.")
 
 
 def local_batch_size(global_batch: int, process_count: int) -> int:
@@ -68,7 +69,7 @@ class GrainBatches:
                process_count: int = 1, num_workers: int = 0, prefetch: int = 2):
     check_workers(num_workers)
     if prefetch < 0:
-      raise UserError(f"data.prefetch={prefetch} must be >= 0 (batches prepared ahead).")
+      raise ArgumentError("prefetch", f"{{arg}}={prefetch} must be >= 0 (batches prepared ahead).")
     local_batch_size(global_batch, process_count)
     self._stream = example_stream(source, transforms, seed)
     self._num_examples, self._seed, self._batch = len(source), seed, global_batch

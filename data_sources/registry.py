@@ -14,7 +14,7 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 from data_sources import images, toy, transforms
 
 SPLIT_SEEDS = {"train": 0, "test": 1}
@@ -63,7 +63,8 @@ class Dataset:
 
   def prepare(self, *, num_workers: int = 0, **args) -> dict:
     """Writes ready-to-read files (--mode=prepare); returns {"path": ..., ...}."""
-    raise UserError(f"data.dataset={self.name!r} is generated or bundled: nothing to prepare.")
+    raise ArgumentError("dataset", f"{{arg}}={self.name!r} is generated or bundled: nothing to "
+                        "prepare.")
 
 
 def _split_rng(data_seed: int, split: str) -> np.random.Generator:
@@ -148,8 +149,8 @@ class Images(Dataset):
     """image_folder cropped and resized to image_size, stored as PNGs where source finds them."""
     from data_sources import prepare  # pylint: disable=g-import-not-at-top (tfds)
     if not image_folder:
-      raise UserError(f"data.dataset={self.name!r} is prepared from local files; set "
-                       "--config.data.image_folder=DIR.")
+      raise ArgumentError("image_folder", f"Dataset {self.name!r} is prepared from local files; "
+                          "set {arg}=DIR.")
     path = prepare.prepare_folder(image_folder, name=self.name, num_channels=num_channels,
                                   crop_resize=self.crop_resize(image_size=image_size),
                                   data_dir=data_dir or None, num_workers=num_workers)
@@ -186,8 +187,8 @@ class ImageFolder(Images):
     if prepared is not None:
       return prepared
     if not image_folder:
-      raise UserError(f"data.dataset={self.name!r} reads data.image_folder; set "
-                       "--config.data.image_folder=DIR (a tree of PNG/JPEG files).")
+      raise ArgumentError("image_folder", f"Dataset {self.name!r} reads {{arg}}; set "
+                          "{arg}=DIR (a tree of PNG/JPEG files).")
     return images.ImageFolderSource(image_folder, split, num_channels)
 
 

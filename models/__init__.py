@@ -1,17 +1,19 @@
 """Score networks by name, parameterisations, and the wrappers that turn them into scores.
 
-NETWORKS maps a config's `model.name` to a flax module; `gmm_analytic` is the parameter-free exact
-score of a Gaussian mixture (models.analytic); PARAMETERIZATIONS maps `model.parameterization`
-to how a network's output becomes a score (models.parameterization).
+NETWORKS maps a config's `model.name` to a flax module, EXACT_SCORES (`gmm_analytic`) to a
+parameter-free exact score of a Gaussian mixture (models.analytic); PARAMETERIZATIONS maps
+`model.parameterization` to how a network's output becomes a score (models.parameterization).
 """
 from configs.errors import UserError
-from models.analytic import AnalyticGMMClassifier, AnalyticGMMConditionalScore, AnalyticGMMScore
+from models.analytic import (EXACT_CLASSIFIERS, EXACT_SCORES, AnalyticGMMClassifier,
+                             AnalyticGMMConditionalScore, AnalyticGMMScore)
 from models.ddpm import DDPM
 from models.layers import COMPUTE_DTYPES, get_compute_dtype
 from models.mlp import MLP
 from models.ncsnpp import NCSNpp
 from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
-from models.parameterization import (EDM, PARAMETERIZATIONS, Preconditioning, VEContinuous,
+from models.parameterization import (EDM, PARAMETERIZATIONS, DiscreteParameterization,
+                                     Parameterization, Preconditioning, VEContinuous,
                                      VEDiscrete, VPContinuous, VPDiscrete, parameterization_name)
 from models.score import NetworkScore
 
@@ -24,8 +26,7 @@ NETWORKS = {
     "ncsnv2_256": NCSNv2_256,
     "ncsn": NCSN,          # Song & Ermon 2019 (conditional on the noise index)
 }
-ANALYTIC = "gmm_analytic"
-MODEL_NAMES = tuple(sorted([*NETWORKS, ANALYTIC]))
+MODEL_NAMES = tuple(sorted([*NETWORKS, *EXACT_SCORES]))
 
 
 def get_network_class(name: str):
@@ -34,6 +35,8 @@ def get_network_class(name: str):
   return NETWORKS[name]
 
 
-__all__ = ["ANALYTIC", "AnalyticGMMClassifier", "AnalyticGMMConditionalScore", "AnalyticGMMScore", "COMPUTE_DTYPES", "EDM", "MODEL_NAMES", "NETWORKS", "NetworkScore",
-           "PARAMETERIZATIONS", "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous",
-           "VPDiscrete", "get_compute_dtype", "get_network_class", "parameterization_name"]
+__all__ = ["COMPUTE_DTYPES", "EDM", "EXACT_CLASSIFIERS", "EXACT_SCORES", "MODEL_NAMES", "NETWORKS",
+           "PARAMETERIZATIONS", "AnalyticGMMClassifier", "AnalyticGMMConditionalScore",
+           "AnalyticGMMScore", "DiscreteParameterization", "NetworkScore", "Parameterization",
+           "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous", "VPDiscrete",
+           "get_compute_dtype", "get_network_class", "parameterization_name"]

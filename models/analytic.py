@@ -1,4 +1,7 @@
-"""Models with exact scores and no parameters: the oracles of every sampler and likelihood test."""
+"""Models with exact scores and no parameters (an empty parameter tree): the oracles of every
+sampler and likelihood test. EXACT_SCORES / EXACT_CLASSIFIERS map a config's model.name /
+classifier.name to a builder from (sde, the data's mixture); workflows treat them as any model
+whose `has_parameters` is False (nothing to train, load or import)."""
 import dataclasses
 
 import jax
@@ -14,6 +17,7 @@ class AnalyticGMMScore:
 
   sde: SDE
   mixture: GaussianMixture
+  has_parameters = False
 
   def init(self, rng, example_x):
     del rng, example_x
@@ -33,6 +37,7 @@ class _LabelledMixture:
   """What the exact labelled-mixture models share: no parameters, one class per component."""
 
   mixture: GaussianMixture
+  has_parameters = False
 
   @property
   def num_classes(self) -> int:
@@ -78,3 +83,12 @@ class AnalyticGMMConditionalScore(_LabelledMixture):
     k = jnp.minimum(labels, self.num_classes - 1).astype(jnp.int32)
     conditional = jnp.take_along_axis(comp_scores, k[:, None, None], axis=1)[:, 0]
     return jnp.where((labels == self.num_classes)[:, None], unconditional, conditional)
+
+
+def exact_score_model(sde: SDE, mixture: GaussianMixture, class_conditional: bool = False):
+  """The exact score of `mixture` under `sde` (class-conditional: of each component too)."""
+  return (AnalyticGMMConditionalScore if class_conditional else AnalyticGMMScore)(sde, mixture)
+
+
+EXACT_SCORES = {"gmm_analytic": exact_score_model}
+EXACT_CLASSIFIERS = {"gmm_analytic": AnalyticGMMClassifier}

@@ -17,7 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
+from models.analytic import EXACT_CLASSIFIERS
 from models.layers import GaussianFourierProjection
 from sde_lib import SDE
 
@@ -131,8 +132,8 @@ CLASSIFIERS = {"wrn": WideResNet, "conv": ConvClassifier, "mlp": MLPClassifier}
 
 def get_classifier_class(name: str):
   if name not in CLASSIFIERS:
-    raise UserError(f"Unknown classifier.name {name!r}; choose one of "
-                     f"{sorted([*CLASSIFIERS, 'gmm_analytic'])}.")
+    raise ArgumentError("name", f"Unknown classifier {{arg}} {name!r}; choose one of "
+                        f"{sorted([*CLASSIFIERS, *EXACT_CLASSIFIERS])}.")
   return CLASSIFIERS[name]
 
 
@@ -144,6 +145,7 @@ class NoiseConditionalClassifier:
   sde: SDE
   network: nn.Module
   noise_input: str = "time"
+  has_parameters = True
 
   def __post_init__(self):
     if self.noise_input not in NOISE_INPUTS:

@@ -3,7 +3,7 @@ Salimans 2022): label_classes + 1 rows, the last one the null label of unconditi
 import flax.linen as nn
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 
 
 def null_labels(batch: int, label_classes: int):
@@ -20,8 +20,8 @@ def add_class_embedding(temb, class_labels, label_classes: int):
   if not label_classes:
     return temb
   if temb is None:
-    raise UserError("A class-conditional network (model.label_classes > 0) needs the noise "
-                     "embedding too: set model.conditional=True.")
+    raise ArgumentError("conditional", "A class-conditional network (label_classes > 0) needs "
+                        "the noise embedding too: set {arg}=True.")
   if class_labels is None:
     class_labels = null_labels(temb.shape[0], label_classes)
   embed = nn.Embed(label_classes + 1, temb.shape[-1], name="class_embed")

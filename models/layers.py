@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 from models import up_fir_dn
 
 Array = Any
@@ -42,8 +42,8 @@ def get_compute_dtype(name: str):
   try:
     return COMPUTE_DTYPES[name]
   except KeyError:
-    raise UserError(f'Unknown model.dtype {name!r}; choose one of '
-                     f'{sorted(COMPUTE_DTYPES)}.') from None
+    raise ArgumentError("dtype", f"Unknown {{arg}} {name!r}; choose one of "
+                        f"{sorted(COMPUTE_DTYPES)}.") from None
 
 
 @functools.lru_cache(maxsize=None)

@@ -19,11 +19,11 @@ discrete ones also give `precondition_level(i)` at the table's level i, for the 
   edm            Karras et al.'s preconditioning with sigma_data, c_noise = ln(sigma) / 4.
 """
 import dataclasses
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
 
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 from sde_lib import SDE
 
 
@@ -36,6 +36,26 @@ class Preconditioning(NamedTuple):
   c_noise: jnp.ndarray
   c_skip: jnp.ndarray
   c_out: jnp.ndarray
+
+
+class Parameterization(Protocol):
+  """A parameterisation: a dataclass whose first field is the SDE and whose other fields are
+  config.model keys (workflows.build fills them by name). network_embedding: the
+  model.embedding_type its c_noise needs (None: any)."""
+
+  sde: SDE
+  network_embedding: ClassVar[str | None]
+
+  def precondition(self, t) -> Preconditioning:
+    """Coefficients at times t (B,)."""
+
+
+@runtime_checkable
+class DiscreteParameterization(Parameterization, Protocol):
+  """One that also gives the coefficients at the SDE's table level i, for the discrete losses."""
+
+  def precondition_level(self, i) -> Preconditioning:
+    """Coefficients at levels i (B,) int."""
 
 
 def _unit_skip(sde: SDE, t, c_noise, c_out_of_sigma):
@@ -57,6 +77,7 @@ class VPContinuous:
   """Released VP / sub-VP continuous models: labels 999 t, eps = F, score = -F / s(t)."""
 
   sde: SDE
+  network_embedding: ClassVar[str | None] = None
 
   def precondition(self, t) -> Preconditioning:
     return _unit_skip(self.sde, t, 999.0 * t, lambda sigma: -sigma)
@@ -67,6 +88,7 @@ class VPDiscrete:
   """Released DDPM models: labels t (N - 1) (not rounded), score = -F / std_table[floor(label)]."""
 
   sde: SDE
+  network_embedding: ClassVar[str | None] = None
 
   def precondition(self, t) -> Preconditioning:
     labels = t * (self.sde.N - 1)
@@ -86,6 +108,7 @@ class VEContinuous:
   """Released VE continuous models: labels sigma(t), score = F / sigma(t) (or F)."""
 
   sde: SDE
+  network_embedding: ClassVar[str | None] = None
   scale_by_sigma: bool = True
 
   def precondition(self, t) -> Preconditioning:
@@ -99,6 +122,7 @@ class VEDiscrete:
   """Released SMLD models: labels round((T - t)(N - 1)), score = F / sigmas_desc[label] (or F)."""
 
   sde: SDE
+  network_embedding: ClassVar[str | None] = None
   scale_by_sigma: bool = True
 
   def labels(self, t):
@@ -124,6 +148,7 @@ class EDM:
   """Karras et al. (2022), Table 1 (their EDM column), applied to x~ = x / a for any SDE."""
 
   sde: SDE
+  network_embedding: ClassVar[str | None] = "positional"  # c_noise = ln(sigma) / 4
   sigma_data: float = 0.5
 
   def precondition(self, t) -> Preconditioning:
@@ -147,12 +172,12 @@ def parameterization_name(name: str, sde_name: str, continuous: bool) -> str:
   """Resolves 'score_sde' (the released convention for this SDE) and checks the name."""
   if name == "score_sde":
     if (sde_name, continuous) not in RELEASED:
-      raise UserError(f"The released code has no convention for sde {sde_name!r}; set "
-                       f"model.parameterization to one of {sorted(PARAMETERIZATIONS)}.")
+      raise ArgumentError("parameterization", "The released code has no convention for sde "
+                          f"{sde_name!r}; set {{arg}} to one of {sorted(PARAMETERIZATIONS)}.")
     return RELEASED[(sde_name, continuous)]
   if name not in PARAMETERIZATIONS:
-    raise UserError(f"Unknown parameterization {name!r}; choose 'score_sde' or one of "
-                     f"{sorted(PARAMETERIZATIONS)}.")
+    raise ArgumentError("parameterization", f"Unknown {{arg}} {name!r}; choose 'score_sde' or "
+                        f"one of {sorted(PARAMETERIZATIONS)}.")
   return name
 
 

@@ -5,7 +5,8 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from configs.errors import UserError
-from models.parameterization import network_input, preconditioned_score
+from models.parameterization import (DiscreteParameterization, Parameterization, network_input,
+                                     preconditioned_score)
 from sde_lib import SDE
 
 
@@ -15,7 +16,8 @@ class NetworkScore:
 
   sde: SDE
   network: nn.Module
-  parameterization: object  # .precondition(t) -> models.Preconditioning
+  parameterization: Parameterization
+  has_parameters = True
 
   def init(self, rng, example_x):
     """Parameters for inputs shaped like example_x (B, ...)."""
@@ -41,9 +43,9 @@ class NetworkScore:
 
   def score_at_level(self, params, x, level, *, labels=None, train=False, rng=None):
     """Score at the SDE's discrete noise levels (B,) int (discrete parameterisations only)."""
-    if not hasattr(self.parameterization, "precondition_level"):
+    if not isinstance(self.parameterization, DiscreteParameterization):
       raise UserError(f"{type(self.parameterization).__name__} is a continuous-time "
-                       "parameterisation; discrete training (training.continuous=False) needs "
+                       "parameterisation; discrete (table-level) training needs "
                        "'vp_discrete' or 've_discrete' (the released VP / VE conventions).")
     p = self.parameterization.precondition_level(level)
     return preconditioned_score(p, x, self.network_output(params, x, p, labels=labels,

@@ -8,7 +8,7 @@ c^2 being eta^2 times the variance of q(x' | x, x0), so eta = 0 is the determini
 import jax
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 from samplers.per_sample_keys import per_sample_normal, per_sample_prior
 from sde_lib import batch_expand
 
@@ -18,7 +18,7 @@ def ddim_sample(fns, times, keys, shape, eta: float = 0.0, denoise: bool = True)
   denoising step x0 = D(x, eps) if `denoise` (n NFE in all). keys (B, key): per-sample keys;
   the prior from step 0 of each, step i's noise from step i + 1."""
   if eta < 0:
-    raise UserError(f"sampling.eta must be >= 0; got {eta}.")
+    raise ArgumentError("eta", f"{{arg}} must be >= 0; got {eta}.")
   x = per_sample_prior(fns.sde, keys, 0, shape)
 
   def body(x, inputs):

@@ -13,7 +13,7 @@ eps to noise-free data (the denoising step; see each solver). Spacings:
 import jax.numpy as jnp
 import numpy as np
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 
 
 def _levels(sde, eps: float):
@@ -58,9 +58,9 @@ def make_grid(sde, name: str, num_steps: int, eps: float, rho: float = 7.0):
   dtype (float64 under jax_enable_x64)."""
   grid = get_grid(name)
   if num_steps < 1:
-    raise UserError(f"sampling.num_steps must be at least 1; got {num_steps}.")
+    raise ArgumentError("num_steps", f"{{arg}} must be at least 1; got {num_steps}.")
   if not 0.0 < eps < sde.T:
-    raise UserError(f"sampling.eps={eps} must lie in (0, T={sde.T}).")
+    raise ArgumentError("eps", f"{{arg}}={eps} must lie in (0, T={sde.T}).")
   if num_steps == 1:
     return jnp.full((1,), sde.T)
   return grid(sde, num_steps, eps, rho).at[0].set(sde.T).at[-1].set(eps)

@@ -19,7 +19,7 @@ costs U times the NFE. The last step (eps -> clean data) is not resampled.
 import jax
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 from samplers.correctors import get_corrector
 from samplers.pc import pc_nfe
 from samplers.per_sample_keys import per_sample_normal, per_sample_prior, step_keys
@@ -45,7 +45,7 @@ def repaint_sample(fns, steps, keys, shape, predictor: str, corrector: str, snr:
   hook (fns.project); keys (B, key) per-sample keys (prior: step 0 of each; pass k = i U + u
   draws from streams PREDICT/CORRECT/JUMP folded with k); hook steps 3k + 1, 3k + 2."""
   if resamples < 1:
-    raise UserError(f"sampling.repaint_resamples must be >= 1; got {resamples}.")
+    raise ArgumentError("resamples", f"{{arg}} must be >= 1; got {resamples}.")
   predict, correct = get_predictor(predictor), get_corrector(corrector)
   pred_keys, corr_keys, jump_keys = (step_keys(keys, s) for s in
                                      (PREDICT_STREAM, CORRECT_STREAM, JUMP_STREAM))

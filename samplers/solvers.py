@@ -44,19 +44,19 @@ class Solver(NamedTuple):
   solves_each_sample: Callable = lambda options: False
 
 
-def _use_tables(sde, times, use_tables) -> bool:
+def _use_tables(sde, times, use_tables, grid: str) -> bool:
   """The released PC tables go with the uniform grid of the SDE's own N steps (None: auto)."""
-  return times.shape[0] == sde.N if use_tables is None else use_tables
+  return grid == "uniform" and times.shape[0] == sde.N if use_tables is None else use_tables
 
 
 def pc_grid_sample(fns, times, keys, shape, predictor: str = "reverse_diffusion",
                    corrector: str = "none", snr: float = 0.16, n_steps: int = 1,
                    probability_flow: bool = False, denoise: bool = True,
-                   use_tables: bool | None = None):
+                   use_tables: bool | None = None, grid: str = "uniform"):
   """PC sampling (samplers.pc) over `times`; use_tables: the SDE's own chain of len(times)
   levels (the released discretisation) instead of the exact kernels between grid times (None:
-  when the grid has the SDE's N steps; pair it with grid='uniform')."""
-  steps = pc_steps(fns.sde, times, _use_tables(fns.sde, times, use_tables))
+  when `times` is the uniform grid (named `grid`) of the SDE's N steps, as released)."""
+  steps = pc_steps(fns.sde, times, _use_tables(fns.sde, times, use_tables, grid))
   return pc_sample(fns, steps, keys, shape, predictor, corrector, snr, n_steps, probability_flow,
                    denoise)
 
@@ -64,10 +64,11 @@ def pc_grid_sample(fns, times, keys, shape, predictor: str = "reverse_diffusion"
 def repaint_grid_sample(fns, times, keys, shape, predictor: str = "reverse_diffusion",
                         corrector: str = "none", snr: float = 0.16, n_steps: int = 1,
                         resamples: int = 10, probability_flow: bool = False,
-                        denoise: bool = True, use_tables: bool | None = None):
+                        denoise: bool = True, use_tables: bool | None = None,
+                        grid: str = "uniform"):
   """RePaint resampling (samplers.repaint) of PC steps over `times`: pair it with a projection
-  (inpainting's replacement), which it re-applies at every pass."""
-  steps = pc_steps(fns.sde, times, _use_tables(fns.sde, times, use_tables))
+  (inpainting's replacement), which it re-applies at every pass (use_tables: as pc)."""
+  steps = pc_steps(fns.sde, times, _use_tables(fns.sde, times, use_tables, grid))
   return repaint_sample(fns, steps, keys, shape, predictor, corrector, snr, n_steps, resamples,
                         probability_flow, denoise)
 
@@ -100,7 +101,8 @@ ALIASES = {"noise_removal": "denoise", "n_steps_each": "n_steps", "ode_solver": 
            "repaint_resamples": "resamples"}
 CONFIG_KEY = {param: key for key, param in ALIASES.items()}
 POSITIONAL = ("fns", "times", "keys", "shape")
-SHARED = ("eps", "noise_removal")  # keys of every solver's grid or output, not one solver's option
+# Keys of every solver's grid or output, not one solver's option.
+SHARED = ("eps", "noise_removal", "grid")
 
 
 def get_solver(name: str) -> Solver:

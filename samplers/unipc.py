@@ -27,7 +27,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-from configs.errors import UserError
+from configs.errors import ArgumentError
 from samplers.multistep import final_denoise, log_snr_steps, phi_functions
 from samplers.per_sample_keys import per_sample_prior
 
@@ -84,9 +84,9 @@ def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = Tru
   steps). variant: B(h), 'bh2' or 'bh1' (see above). keys (B, key): per-sample keys (the prior
   from step 0). NFE = n - 1 (+ 1 to denoise)."""
   if order not in UNIPC_ORDERS:
-    raise UserError(f"sampling.solver_order for unipc must be one of {UNIPC_ORDERS}; got {order}.")
+    raise ArgumentError("order", f"{{arg}} of unipc must be one of {UNIPC_ORDERS}; got {order}.")
   if variant not in UNIPC_VARIANTS:
-    raise UserError(f"sampling.unipc_variant must be one of {UNIPC_VARIANTS}; got {variant!r}.")
+    raise ArgumentError("variant", f"{{arg}} must be one of {UNIPC_VARIANTS}; got {variant!r}.")
   n = times.shape[0]
   x = per_sample_prior(fns.sde, keys, 0, shape)
   vec = lambda v: jnp.full((x.shape[0],), v, x.dtype)

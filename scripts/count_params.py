@@ -29,7 +29,7 @@ def config_files(root: pathlib.Path = ROOT) -> list:
 
 def count_params(config) -> int:
   """Number of parameters of config's network (0 for the parameter-free analytic score)."""
-  if config.model.name == models.ANALYTIC:
+  if config.model.name in models.EXACT_SCORES:
     return 0
   network = build.build_network(config.model, centered=config.data.centered)
   x = build.example_batch(config)

@@ -222,8 +222,11 @@ def test_state_of_other_data_and_bad_settings_are_clear_errors(monkeypatch):
   with pytest.raises(ValueError, match="num_workers=-1"):
     loader.GrainBatches(_index_source(), [], seed=7, global_batch=8, num_workers=-1)
   monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["fork"])
-  with pytest.raises(ValueError, match="cannot start; set data.num_workers=0"):
+  with pytest.raises(ValueError, match="cannot start; set num_workers=0"):
     loader.GrainBatches(_index_source(), [], seed=7, global_batch=8, num_workers=2)
+  with pytest.raises(ValueError, match=r"set data.num_workers=0\. Set --config.data.num_workers"):
+    with build.section_keys("data"):  # the config boundary names the config key
+      loader.GrainBatches(_index_source(), [], seed=7, global_batch=8, num_workers=2)
 
 
 # --- prepare --------------------------------------------------------------------------------

@@ -108,7 +108,8 @@ def test_inputs_from_an_npz_file(digits_workdir, tmp_path):
     ({"sampling.task": "class_conditional"}, "guidance.method=classifier"),
     ({"sampling.task": "inpaint", "sampling.inverse.mask": "circle"}, "half"),
     ({"sampling.task": "inpaint", "sampling.inverse.mask": "file"},  # the message, not path '.'
-     "^sampling.inverse.mask='file' needs --config.sampling.inverse.mask_path=PNG_OR_NPZ.$"),
+     "^A 'file' mask needs sampling.inverse.mask_path=PNG_OR_NPZ. "
+     "Set --config.sampling.inverse.mask_path=...$"),
     ({"sampling.task": "inpaint", "sampling.inverse.method": "ddrm"}, "repaint"),
     ({"sampling.task": "inpaint", "sampling.inverse.method": "repaint"},
      "sampling.method=repaint"),  # RePaint is a solver now

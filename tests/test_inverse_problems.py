@@ -160,7 +160,7 @@ def test_wrong_shapes_are_rejected():
                                          (8, 8, 3))
   with pytest.raises(ValueError, match="RGB"):
     conditioning.check_observation_shape(conditioning.GrayObservation(), (8, 8, 1))
-  with pytest.raises(ValueError, match="sr_factor"):
+  with pytest.raises(ValueError, match="^factor=3 must be >= 1"):
     conditioning.check_observation_shape(conditioning.AveragePoolObservation(3), (8, 8, 1))
   with pytest.raises(ValueError, match="Unknown condition"):
     conditioning.build_condition("ddrm", {}, {})

@@ -4,7 +4,6 @@ import jax
 import numpy as np
 import pytest
 
-import data_sources
 import models
 import samplers
 from configs import load_config

@@ -182,7 +182,7 @@ def test_noisy_inpainting_from_the_command_line(tmp_path):
 
 
 @pytest.mark.parametrize("method, noise, message", [
-    ("replacement", 0.1, "noise-free.*'pigdm'"), ("repaint", 0.1, "noise-free.*'pigdm'"),
+    ("replacement", 0.1, "noise-free.*'pigdm'"),
     ("dps", 0.0, "observation_noise > 0"), ("pigdm", -0.1, ">= 0")])
 def test_noise_the_method_cannot_take_is_a_one_line_error(method, noise, message):
   with pytest.raises(ValueError, match=message) as error:

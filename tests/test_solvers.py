@@ -262,10 +262,16 @@ def test_phi_functions_are_accurate_where_the_recursion_cancels():
 
 
 def test_unipc_rejects_an_unknown_order_or_variant():
+  """Called directly the error names the argument; at the config boundary, its config key."""
+  from workflows import build  # pylint: disable=import-outside-toplevel
   sde, eps = SDES["vp"]
   sample = functools.partial(get_solver("unipc").sample, gmm_fns(sde),
                              make_grid(sde, "edm", 4, eps), KEYS[:2], (2,))
-  with pytest.raises(ValueError, match="solver_order"):
+  with pytest.raises(ValueError, match="^order of unipc must be one of"):
     sample(order=4)
-  with pytest.raises(ValueError, match="unipc_variant"):
+  with pytest.raises(ValueError, match="^variant must be one of"):
+    sample(variant="bh3")
+  with pytest.raises(ValueError, match="^sampling.solver_order of unipc"), build.sampling_keys():
+    sample(order=4)
+  with pytest.raises(ValueError, match="^sampling.unipc_variant must"), build.sampling_keys():
     sample(variant="bh3")

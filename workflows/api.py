@@ -2,6 +2,7 @@
 
   m = workflows.load("workdirs/digits_vp")  # a workdir (its config), or a config file / ConfigDict
   x = m.sample(64, method="dpm_solver_2m", num_steps=10)  # --mode=sample's samples, not written
+  arrays = m.sample_arrays(64, method="pc")                # with nfe, labels, observations...
   logp = m.likelihood(x)                                   # log p(x) in nats (N,)
   d, s = m.denoise(x, t), m.score(x, t)                    # D(x, t) and the score, t (N,)
 
@@ -42,11 +43,24 @@ class Model:
     """The config with config.sampling keys overridden (dotted below sampling)."""
     return configs.with_overrides(self.config, {f"sampling.{k}": v for k, v in sampling.items()})
 
-  def sample(self, n: int, **sampling) -> np.ndarray:
-    """n samples (n, ...) (inverse tasks: (K, S, ...)) of config.sampling with `sampling`
-    overrides, exactly as --mode=sample draws them (workflows.sample.draw)."""
+  @functools.cached_property
+  def _runs(self) -> dict:
+    """workflows.sample.SamplingRun per sampling settings (JSON): compiled once each."""
+    return {}
+
+  def sample_arrays(self, n: int, **sampling) -> dict:
+    """The arrays --mode=sample writes (samples, nfe, failed; labels, observations, inputs,
+    masks where they apply) for n samples of config.sampling with `sampling` overrides, drawn
+    exactly as --mode=sample draws them; the sampler compiles once per settings."""
     config = self.settings(num_samples=n, **sampling)
-    return sample.draw(config, self.workdir, progress=False)[0]["samples"]
+    key = config.sampling.to_json_best_effort(sort_keys=True)
+    if key not in self._runs:
+      self._runs[key] = sample.prepare(config, self.workdir, score_params=self._parts[2])
+    return sample.draw(self._runs[key], progress=False)[0]
+
+  def sample(self, n: int, **sampling) -> np.ndarray:
+    """n samples (n, ...) (inverse tasks: (K, S, ...)) of sample_arrays."""
+    return self.sample_arrays(n, **sampling)["samples"]
 
   def likelihood(self, x) -> np.ndarray:
     """log p(x) (N,) in nats of model-space x (N, ...) by the probability-flow ODE of config.eval

@@ -18,11 +18,22 @@ import evaluation
 import models
 import samplers
 import sde_lib
-from configs.errors import UserError
+from configs.errors import UserError, config_keys
 from training import checkpoints, losses
 from training.state import create_train_state, lr_schedule, make_optimizer
 
 RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
+
+
+def section_keys(section: str):
+  """Context in which library errors about argument `a` name the config key `section.a`."""
+  return config_keys(lambda argument: f"{section}.{argument}")
+
+
+def sampling_keys():
+  """Context in which solver and grid errors name their config.sampling key (ALIASES)."""
+  return config_keys(lambda argument: "sampling." + samplers.solvers.CONFIG_KEY.get(argument,
+                                                                                   argument))
 
 
 def check_config(config) -> None:
@@ -34,11 +45,12 @@ def check_config(config) -> None:
   if config.sde.name not in sde_lib.SDES:
     raise UserError(f"Unknown sde.name {config.sde.name!r}; choose one of {sorted(sde_lib.SDES)}.")
   data_sources.check_dataset_name(config.data.dataset)
-  if config.model.name != models.ANALYTIC:
+  if config.model.name not in models.EXACT_SCORES:
     models.get_network_class(config.model.name)
-    models.get_compute_dtype(config.model.get("dtype", "float32"))
-    models.parameterization_name(config.model.parameterization, config.sde.name,
-                                 config.training.continuous)
+    with section_keys("model"):
+      models.get_compute_dtype(config.model.get("dtype", "float32"))
+      models.parameterization_name(config.model.parameterization, config.sde.name,
+                                   config.training.continuous)
   if config.training.loss not in ("dsm", "edm"):
     raise UserError(f"Unknown training.loss {config.training.loss!r}; choose 'dsm' or 'edm'.")
   s = config.sampling
@@ -102,7 +114,7 @@ def check_class_conditional(config) -> None:
     raise UserError(f"data.num_classes={d.num_classes} but the mixture has "
                      f"{len(d.gmm_weights)} components (its labels); set "
                      f"--config.data.num_classes={len(d.gmm_weights)}.")
-  if m.class_conditional and m.name != models.ANALYTIC:
+  if m.class_conditional and m.name in models.NETWORKS:
     cls = models.get_network_class(m.name)
     if "label_classes" not in {f.name for f in dataclasses.fields(cls)}:
       raise UserError(f"model.name={m.name!r} has no class-label input; model.class_conditional "
@@ -146,21 +158,25 @@ def data_info(config) -> data_sources.DataInfo:
   return data_sources.data_info(config.data.dataset, **dataset_args(config.data))
 
 
+@section_keys("data")
 def load_split(config, split: str):
   """The split `split` of config.data's dataset as an indexable source."""
   return data_sources.load_split(config.data.dataset, split, **dataset_args(config.data, split))
 
 
+@section_keys("data")
 def image_source(config, split: str):
   """Per-example source {"image", "label"} of config.data's image set (data_sources.image_source)."""
   return data_sources.image_source(config.data.dataset, split, **dataset_args(config.data, split))
 
 
+@section_keys("data")
 def load_labels(config, split: str):
   """Class labels (N,) int32 of load_split(config, split), in its order."""
   return data_sources.load_labels(config.data.dataset, split, **dataset_args(config.data, split))
 
 
+@section_keys("data")
 def build_train_input(config, process_index: int = 0, process_count: int = 1,
                       labels: bool = False):
   """This host's training batches {"image": (B / process_count, ...), ...} with get/set_state
@@ -182,6 +198,7 @@ def example_batch(config, batch_size: int = 1):
 
 # --- models --------------------------------------------------------------------------------
 
+@section_keys("model")
 def build_network(model_config, **data_kwargs):
   """Network `model_config.name` built from the config keys that are its fields.
 
@@ -207,31 +224,36 @@ def build_network(model_config, **data_kwargs):
   return cls(**kwargs)
 
 
+@section_keys("model")
 def build_parameterization(config, sde):
   """models.PARAMETERIZATIONS[model.parameterization] ('score_sde': the released convention)."""
   m = config.model
   name = models.parameterization_name(m.parameterization, config.sde.name,
                                       config.training.continuous)
-  if name == "edm" and m.get("embedding_type", "positional") != "positional":
-    raise UserError("model.parameterization='edm' feeds the network c_noise = ln(sigma) / 4; set "
-                     "model.embedding_type='positional' (the 'fourier' embedding takes log(label)).")
-  if name.startswith("ve_"):
-    return models.PARAMETERIZATIONS[name](sde, scale_by_sigma=m.scale_by_sigma)
-  if name == "edm":
-    return models.EDM(sde, sigma_data=m.sigma_data)
-  return models.PARAMETERIZATIONS[name](sde)
+  cls = models.PARAMETERIZATIONS[name]
+  embedding = cls.network_embedding
+  if embedding and m.get("embedding_type", embedding) != embedding:
+    raise UserError(f"model.parameterization={name!r} feeds the network c_noise that needs the "
+                    f"{embedding!r} embedding; set model.embedding_type={embedding!r}.")
+  fields = {f.name for f in dataclasses.fields(cls)} - {"sde"}
+  return cls(sde, **{k: m[k] for k in fields if k in m})
+
+
+def exact_mixture(config, key: str) -> data_sources.GaussianMixture:
+  """The mixture of config.data, whose exact model config's `key` (e.g. model.name) names."""
+  if "mixture" not in data_sources.get_dataset(config.data.dataset).args:
+    raise UserError(f"{key}={config[key.split('.')[0]].name!r} is the exact model of a Gaussian "
+                    f"mixture (data.dataset='gmm'); got data.dataset={config.data.dataset!r}.")
+  return build_mixture(config.data)
 
 
 def build_score_model(config, sde: sde_lib.SDE):
-  """NetworkScore for a network name, AnalyticGMMScore for `gmm_analytic` (the exact
-  class-conditional AnalyticGMMConditionalScore with model.class_conditional)."""
-  if config.model.name == models.ANALYTIC:
-    if config.data.dataset != "gmm":
-      raise UserError("model.name='gmm_analytic' is the exact score of data.dataset='gmm'; "
-                       f"got data.dataset={config.data.dataset!r}.")
-    if config.model.class_conditional:
-      return models.AnalyticGMMConditionalScore(sde, build_mixture(config.data))
-    return models.AnalyticGMMScore(sde, build_mixture(config.data))
+  """models.NetworkScore of network model.name, or the exact model models.EXACT_SCORES[model.name]
+  of the data's mixture (class-conditional with model.class_conditional)."""
+  m = config.model
+  if m.name in models.EXACT_SCORES:
+    return models.EXACT_SCORES[m.name](sde, exact_mixture(config, "model.name"),
+                                       m.class_conditional)
   label_classes = config.data.num_classes if config.model.class_conditional else 0
   network = build_network(config.model, centered=config.data.centered,
                           label_classes=label_classes,
@@ -272,13 +294,18 @@ def build_optimizer(config):
 def state_initializer(config, score_model, optimizer):
   """key -> TrainState with freshly initialised params."""
   example = example_batch(config)
-  return lambda key: create_train_state(score_model.init(key, example), optimizer)
+
+  @section_keys("model")
+  def init(key):
+    return create_train_state(score_model.init(key, example), optimizer)
+
+  return init
 
 
 def load_score_params(config, workdir, score_model, sharding, step: int | None = None):
   """EMA params of checkpoint `step` (default: the newest) in workdir, placed with `sharding`
-  ({} for the analytic model)."""
-  if config.model.name == models.ANALYTIC:
+  ({} for a model without parameters)."""
+  if not score_model.has_parameters:
     return {}
   check_matches_workdir(config, workdir)
   manager = checkpoints.require_checkpoint(workdir)
@@ -293,8 +320,8 @@ def load_score_params(config, workdir, score_model, sharding, step: int | None =
 
 def checkpoint_steps(config, workdir) -> list:
   """Steps of the kept checkpoints within [eval.begin_ckpt, eval.end_ckpt] (-1: no end); [0] for
-  the analytic model, which has none. Checks that config fits the workdir's model first."""
-  if config.model.name == models.ANALYTIC:
+  a model without parameters, which has none. Checks that config fits the workdir's model first."""
+  if not build_score_model(config, build_sde(config)).has_parameters:
     return [0]
   check_matches_workdir(config, workdir)
   manager = checkpoints.require_checkpoint(workdir)
@@ -333,12 +360,14 @@ def build_sampler(config, sde, score_model, conditions=()):
   solver = samplers.get_solver(s.method)
   options = samplers.solver_options(s.method, s)
   check_solver_fits(s.method, conditions)
-  times = samplers.make_grid(sde, s.grid, s.num_steps, s.eps, s.grid_rho) if solver.uses_grid else None
+  with sampling_keys():
+    times = samplers.make_grid(sde, s.grid, s.num_steps, s.eps, s.grid_rho) if solver.uses_grid else None
   shape, condition = data_info(config).shape, conditioning.compose(conditions)
 
   def run(params, keys, data):
     fns = condition(model_fns(sde, score_model, params["score"]), params, data, keys)
-    x, nfe = solver.sample(fns, times, keys, shape, **options)
+    with sampling_keys():  # the solver checks its options as it is traced
+      x, nfe = solver.sample(fns, times, keys, shape, **options)
     return x, jnp.broadcast_to(jnp.asarray(nfe, jnp.int32), (keys.shape[0],))
 
   if not (conditions and solver.solves_each_sample(options)):

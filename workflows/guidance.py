@@ -55,14 +55,12 @@ def noise_input(config, sde) -> str:
 
 def build_classifier(config, sde):
   """models.CLASSIFIERS[classifier.name] as a NoiseConditionalClassifier, or the exact
-  AnalyticGMMClassifier for `gmm_analytic`."""
+  models.EXACT_CLASSIFIERS[classifier.name] of the data's mixture."""
   c = config.classifier
-  if c.name == models.ANALYTIC:
-    if config.data.dataset != "gmm":
-      raise UserError("classifier.name='gmm_analytic' is the exact classifier of "
-                       f"data.dataset='gmm'; got data.dataset={config.data.dataset!r}.")
-    return models.AnalyticGMMClassifier(sde, build.build_mixture(config.data))
-  cls = classifiers.get_classifier_class(c.name)
+  if c.name in models.EXACT_CLASSIFIERS:
+    return models.EXACT_CLASSIFIERS[c.name](sde, build.exact_mixture(config, "classifier.name"))
+  with build.section_keys("classifier"):
+    cls = classifiers.get_classifier_class(c.name)
   fields = {f.name for f in dataclasses.fields(cls)} - {"parent", "name", "num_classes"}
   network = cls(num_classes=config.data.num_classes, **{k: c[k] for k in fields & set(c.keys())})
   return classifiers.NoiseConditionalClassifier(sde, network, noise_input(config, sde))
@@ -99,8 +97,8 @@ def check_trained_for(config, directory: pathlib.Path) -> None:
 
 
 def load_classifier_params(config, workdir, classifier, sharding):
-  """EMA params of the newest classifier checkpoint ({} for the analytic classifier)."""
-  if config.classifier.name == models.ANALYTIC:
+  """EMA params of the newest classifier checkpoint ({} for one without parameters)."""
+  if not classifier.has_parameters:
     return {}
   directory = classifier_dir(config, workdir)
   check_trained_for(config, directory)
@@ -134,4 +132,5 @@ def label_condition(config, workdir, sde, score_model, sharding):
     resources["classifier_log_probs"] = lambda p, x, t: classifier.log_probs(p["classifier"], x, t)
   resources["null_label"] = config.data.num_classes
   resources["score_given_labels"] = lambda p, x, t, y: score_model.score(p["score"], x, t, labels=y)
-  return conditioning.build_condition(g.method, resources, g), params
+  with build.section_keys("sampling.guidance"):
+    return conditioning.build_condition(g.method, resources, g), params

@@ -21,7 +21,6 @@ import jax
 import jax.numpy as jnp
 
 import fileio
-import models
 from checkpoint_import import diffusers_ncsnpp, score_sde
 from checkpoint_import.trees import check_fits
 from configs.errors import MissingFileError, UserError
@@ -116,8 +115,8 @@ def import_checkpoint(config, workdir) -> TrainState:
   if workdir.exists() and any(workdir.iterdir()):
     raise UserError(f"--workdir={workdir} is not empty; import into a new workdir (an "
                           "import never overwrites a run).")
-  if config.model.name == models.ANALYTIC:
-    raise UserError("model.name='gmm_analytic' has no parameters: nothing to import.")
+  if not build.build_score_model(config, build.build_sde(config)).has_parameters:
+    raise UserError(f"model.name={config.model.name!r} has no parameters: nothing to import.")
   state = (_from_diffusers if path.is_dir() else _from_score_sde)(path, config)
   _write_workdir(config, workdir.resolve(), state)
   if jax.process_index() == 0:

@@ -22,11 +22,17 @@ from PIL import Image
 import conditioning
 import data_sources
 import samplers
-from configs.errors import UserError
+from configs.errors import UserError, config_keys
 from workflows import build, outputs
 
 INPUT_SOURCES = ("test", "file")
 OBSERVATION_STREAM = 0x0B5E_0001  # apart from workflows.build.RNG_STREAMS (0, 1, 2)
+
+
+# Arguments of conditioning.make_mask and the observations -> their sampling.inverse keys.
+OBSERVATION_KEYS = {"name": "mask", "box_size": "mask_box_size", "fraction": "mask_fraction",
+                    "path": "mask_path", "observed_coords": "observed_coords",
+                    "factor": "sr_factor"}
 
 
 def _build_mask(config, shape: tuple) -> np.ndarray:
@@ -40,6 +46,11 @@ def _build_mask(config, shape: tuple) -> np.ndarray:
 def build_observation(config, shape: tuple):
   """The linear observation of config.sampling.task for examples of `shape`, and its mask
   (None where no mask applies)."""
+  with config_keys(lambda a: OBSERVATION_KEYS.get(a) and f"sampling.inverse.{OBSERVATION_KEYS[a]}"):
+    return _build_observation(config, shape)
+
+
+def _build_observation(config, shape: tuple):
   task = config.sampling.task
   if task == "inpaint":
     mask = _build_mask(config, shape)
@@ -130,8 +141,9 @@ def observe(config, observation, inputs: np.ndarray) -> np.ndarray:
 
 def observation_condition(config, observation):
   """conditioning.Condition of sampling.inverse.method for `observation`."""
-  return conditioning.build_condition(config.sampling.inverse.method,
-                                      {"observation": observation}, config.sampling.inverse)
+  with build.section_keys("sampling.inverse"):
+    return conditioning.build_condition(config.sampling.inverse.method,
+                                        {"observation": observation}, config.sampling.inverse)
 
 
 def draw_png(config, path, arrays: dict, observation) -> None:

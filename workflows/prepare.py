@@ -22,7 +22,8 @@ def prepare(config, workdir) -> dict:
   d = config.data
   dataset = data_sources.get_dataset(d.dataset)
   start = time.perf_counter()
-  record = dataset.prepare(num_workers=d.num_workers, **build.dataset_args(d))
+  with build.section_keys("data"):
+    record = dataset.prepare(num_workers=d.num_workers, **build.dataset_args(d))
   record = {"dataset": d.dataset, "image_size": d.image_size, **record,
             "seconds": round(time.perf_counter() - start, 1)}
   if jax.process_index() == 0:

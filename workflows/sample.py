@@ -7,6 +7,7 @@ samplers.SOLVERS[sampling.method], jitted and batch-sharded over all devices.
 Sample i is drawn from fold_in(key, i), so results do not depend on batch size or device count
 (except with the released batch-coupled 'langevin' corrector or ode_whole_batch).
 """
+import dataclasses
 import pathlib
 import time
 
@@ -74,10 +75,24 @@ def failed_samples(x: np.ndarray) -> np.ndarray:
   return ~np.all(np.isfinite(x.reshape(len(x), -1)), axis=-1)
 
 
-def draw(config, workdir, progress: bool = True):
-  """The samples of config.sampling from the model in workdir, as the arrays --mode=sample writes
-  (samples (N, ...), inverse tasks (K, S, ...) with observations, inputs and masks; nfe, failed;
-  labels when guided), the seconds sampling took, and the observation (None: no inverse task)."""
+@dataclasses.dataclass(frozen=True)
+class SamplingRun:
+  """What sampling config.sampling needs, built once: the jitted sample_fn, its params, the
+  number of samples, the observations y (K, ...) (None: no inverse task) with their arrays
+  (observations, inputs, masks) and observation."""
+
+  config: object
+  sample_fn: object
+  params: dict
+  count: int
+  y: object = None
+  arrays: dict = dataclasses.field(default_factory=dict)
+  observation: object = None
+
+
+def prepare(config, workdir, score_params=None) -> SamplingRun:
+  """Checks config and builds the SamplingRun of config.sampling for the model in workdir.
+  score_params: its EMA params, replicated, if already loaded (else the newest checkpoint's)."""
   build.check_config(config)
   check_task(config)
   workdir, s = pathlib.Path(workdir), config.sampling
@@ -94,31 +109,41 @@ def draw(config, workdir, progress: bool = True):
     y = inverse.observe(config, observation, inputs)
     count = len(inputs) * s.inverse.samples_per_input
     arrays = dict(observations=y, inputs=inputs, **({} if mask is None else {"masks": mask}))
-  params = {"score": build.load_score_params(config, workdir, score_model, parallel.replicated)}
+  if score_params is None:
+    score_params = build.load_score_params(config, workdir, score_model, parallel.replicated)
+  params = {"score": score_params}
   if s.guidance.method != "none":  # labels first, then the observation
     condition, extra = guidance.label_condition(config, workdir, sde, score_model,
                                                 parallel.replicated)
     conditions.insert(0, condition)
     params.update(extra)
   sample_fn = make_sample_fn(config, sde, score_model, parallel, conditions)
+  return SamplingRun(config, sample_fn, params, count, y, arrays, observation)
+
+
+def draw(run: SamplingRun, progress: bool = True):
+  """The arrays --mode=sample writes (samples (N, ...), inverse tasks (K, S, ...) with
+  observations, inputs and masks; nfe, failed; labels when guided) and the seconds it took."""
+  s, parallel = run.config.sampling, DataParallel.over_all_devices()
   start = time.perf_counter()
-  x, nfe, labels = draw_samples(sample_fn, params, parallel, s.batch_size, count, y=y,
-                                per_input=s.inverse.samples_per_input, progress=progress)
-  arrays.update(samples=x, nfe=nfe, failed=failed_samples(x))
+  x, nfe, labels = draw_samples(run.sample_fn, run.params, parallel, s.batch_size, run.count,
+                                y=run.y, per_input=s.inverse.samples_per_input, progress=progress)
+  arrays = dict(run.arrays, samples=x, nfe=nfe, failed=failed_samples(x))
   if s.guidance.method != "none":
     arrays["labels"] = labels
-  if y is not None:
-    arrays["samples"] = x.reshape(len(y), s.inverse.samples_per_input, *x.shape[1:])
-  return arrays, time.perf_counter() - start, observation
+  if run.y is not None:
+    arrays["samples"] = x.reshape(len(run.y), s.inverse.samples_per_input, *x.shape[1:])
+  return arrays, time.perf_counter() - start
 
 
 def sample(config, workdir):
   """--mode=sample: writes the arrays of `draw` to WORKDIR/samples/NAME.npz, .png and .json
   (outputs.write_samples: never over an earlier run's) and returns them."""
-  arrays, seconds, observation = draw(config, workdir)
+  run = prepare(config, workdir)
+  arrays, seconds = draw(run)
   if jax.process_index() == 0:
-    draw_png = None if observation is None else (
-        lambda png: inverse.draw_png(config, png, arrays, observation))
+    draw_png = None if run.observation is None else (
+        lambda png: inverse.draw_png(config, png, arrays, run.observation))
     path = outputs.write_samples(config, workdir, arrays, draw_png)
     nfe = arrays["nfe"]
     print(f"Wrote {len(nfe)} samples ({outputs.sample_output_name(config.sampling)}) to {path} "

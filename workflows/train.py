@@ -61,11 +61,11 @@ class Trainer:
 
 def build_trainer(config) -> Trainer:
   build.check_config(config)
-  if config.model.name == "gmm_analytic":
-    raise UserError("model.name='gmm_analytic' is exact and has no parameters: nothing to train. "
-                     "Run --mode=sample or --mode=likelihood directly.")
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
+  if not score_model.has_parameters:
+    raise UserError(f"model.name={config.model.name!r} is exact and has no parameters: nothing to "
+                    "train. Run --mode=sample or --mode=likelihood directly.")
   optimizer = build.build_optimizer(config)
   return make_trainer(config, build.build_loss(config, sde, score_model), optimizer,
                       build.state_initializer(config, score_model, optimizer),

@@ -2,7 +2,7 @@
 (Song et al. 2021, App. I.1), trained by cross-entropy on x(t) ~ p_0t(x(t) | x(0)), t ~ U(eps, T)
 under config's SDE, with the score trainer's state, checkpoints, resume and data parallelism.
 
-It writes to sampling.classifier_workdir (default WORKDIR/classifier): checkpoints/, config.json,
+It writes to sampling.guidance.classifier_workdir (default WORKDIR/classifier): checkpoints/, config.json,
 metrics.jsonl and classifier.json (the data and SDE it is for, checked when sampling).
 """
 import json
@@ -10,7 +10,6 @@ import json
 import jax
 
 import fileio
-import models
 from configs.errors import UserError
 from training import losses
 from training.state import TrainState
@@ -21,12 +20,13 @@ from workflows.train import Trainer, make_trainer, run_training
 def build_classifier_trainer(config) -> Trainer:
   """The Trainer of config.classifier under training_config(config) (classifier.n_iters, ...)."""
   build.check_config(config)
-  if config.classifier.name == models.ANALYTIC:
-    raise UserError("classifier.name='gmm_analytic' is exact and has no parameters: nothing to "
-                     "train. Sample with --mode=sample --config.sampling.task=class_conditional.")
   cconfig = guidance.training_config(config)
   sde = build.build_sde(cconfig)
   classifier = guidance.build_classifier(cconfig, sde)
+  if not classifier.has_parameters:
+    raise UserError(f"classifier.name={config.classifier.name!r} is exact and has no parameters: "
+                    "nothing to train. Sample with --mode=sample "
+                    "--config.sampling.guidance.method=classifier.")
   optimizer = build.build_optimizer(cconfig)
   loss = losses.classifier_loss(sde, classifier, eps=cconfig.classifier.eps)
   return make_trainer(cconfig, loss, optimizer,
