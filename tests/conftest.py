@@ -16,8 +16,9 @@ FILES_SHOWN = 15
 # the end. Longest measured first (seconds per file, printed at the end of every run).
 LONGEST_FILES = ("test_digits_guidance.py", "test_notebooks.py", "test_image_training.py",
                  "test_solvers.py", "test_precision.py", "test_evaluate.py", "test_configs.py",
-                 "test_import_score_sde.py", "test_main.py", "test_samplers.py", "test_guidance.py",
-                 "test_training.py")
+                 "test_solver_contract.py", "test_import_score_sde.py", "test_main.py",
+                 "test_samplers.py", "test_guidance.py", "test_training.py",
+                 "test_inverse_problems.py")
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 jax.config.update("jax_compilation_cache_dir", str(CACHE_DIR))

@@ -106,6 +106,7 @@ def test_missing_inception_weights_are_one_short_line_naming_the_flag(tmp_path):
   assert inception_weights.WEIGHTS_URL in err.value.detail
 
 
+@pytest.mark.slow  # 50 s in CI's fast step: 3000 samples and their bits/dim
 def test_eval_metrics_of_the_exact_model_are_near_zero_and_positive_for_a_bad_sampler(tmp_path):
   """The exact score's samples are close to the data (FD, KID ~ 0, within sampling noise); one
   Euler-Maruyama step from the prior is far. bits/dim equals the exact density's."""

@@ -74,6 +74,7 @@ def pathwise_errors(name, case, grid="edm", steps=STEPS, **options):
   return np.asarray(errors)
 
 
+@pytest.mark.usefixtures("compile_without_llvm_optimisation")  # 140 compiles of short loops
 @pytest.mark.parametrize("case", CASES, ids=[f"{s}-{d}d" for s, d in CASES])
 @pytest.mark.parametrize("name", sorted(ORDERS))
 def test_convergence_order(name, case):
