@@ -29,6 +29,7 @@ from configs.errors import UserError
 from samplers.ddim import ddim_sample
 from samplers.dpm_solver import dpm_solver_2m, dpm_solver_3m, dpm_solver_sde_2m
 from samplers.edm import euler_sample, heun_sample
+from samplers.ipndm import ipndm
 from samplers.ode import ode_sample
 from samplers.pc import pc_sample, pc_steps
 from samplers.repaint import repaint_sample
@@ -93,6 +94,7 @@ SOLVERS = {
     "dpm_solver_3m": Solver(dpm_solver_3m),
     "dpm_solver_sde_2m": Solver(dpm_solver_sde_2m, needs_score=True),
     "unipc": Solver(unipc),
+    "ipndm": Solver(ipndm),
 }
 
 # config.sampling key -> solver parameter, for the released (and older) key names.
