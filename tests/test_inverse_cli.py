@@ -46,11 +46,8 @@ def test_gmm_inpainting_from_the_command_line(tmp_path):
   assert written.with_suffix(".png").is_file()
 
 
-@pytest.fixture(scope="module")
-def digits_workdir(tmp_path_factory):
-  """A workdir holding an untrained tiny NCSN++'s checkpoint (step 0)."""
-  workdir = tmp_path_factory.mktemp("digits")
-  config = load_config("configs/digits.py:vpsde", TINY_DIGITS)
+def untrained_workdir(workdir: pathlib.Path, config) -> pathlib.Path:
+  """workdir with config.json and the step-0 checkpoint of config's freshly initialised model."""
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)
   state = build.state_initializer(config, score_model, build.build_optimizer(config))(
@@ -59,7 +56,33 @@ def digits_workdir(tmp_path_factory):
   checkpoints.save(manager, state)
   manager.wait_until_finished()
   manager.close()
+  (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
   return workdir
+
+
+@pytest.fixture(scope="module")
+def digits_workdir(tmp_path_factory):
+  """A workdir holding an untrained tiny NCSN++'s checkpoint (step 0)."""
+  return untrained_workdir(tmp_path_factory.mktemp("digits"),
+                           load_config("configs/digits.py:vpsde", TINY_DIGITS))
+
+
+def test_cfg_with_inpainting_on_digits_from_the_command_line(tmp_path):
+  """Classifier-free guidance and inpainting in one run (--config=WORKDIR: its recorded config):
+  the observed pixels are the inputs' bit for bit, each sample has its label (i % 10)."""
+  config = load_config("configs/digits.py:vpsde", {**TINY_DIGITS, "model.class_conditional": True})
+  workdir = untrained_workdir(tmp_path, config)
+  result = run_main(f"--workdir={workdir}", "--mode=sample", "--config.sampling.task=inpaint",
+                    "--config.sampling.guidance.method=cfg", "--config.sampling.guidance.scale=2",
+                    "--config.sampling.inverse.mask=half")
+  assert result.returncode == 0, result.stderr
+  written = workdir / "samples" / f"inpaint_cfg_all_scale2_replacement_{config.sampling.method}_3.npz"
+  with np.load(written) as out:
+    x, inputs, mask, labels = out["samples"], out["inputs"], out["masks"], out["labels"]
+  assert x.shape == (3, 2, 8, 8, 1) and mask.sum() == 32
+  np.testing.assert_array_equal(np.where(mask, x, 0.0),
+                                np.where(mask, np.repeat(inputs[:, None], 2, axis=1), 0.0))
+  np.testing.assert_array_equal(labels, np.arange(6) % 10)
 
 
 @pytest.mark.parametrize("task, extra", [

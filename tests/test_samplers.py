@@ -258,14 +258,6 @@ def test_per_sample_noise_is_jax_random_bit_for_bit(x64):
                                   jax_random_noise(raw, 7, (2,))[1])
 
 
-def test_ode_samples_do_not_depend_on_batch_size():
-  fn = jax.jit(lambda k: ode_sample(gmm_fns(SMALL_VE), k, (2,), rtol=1e-4, atol=1e-4)[0])
-  keys = sample_keys(jax.random.key(3), jnp.arange(8))
-  whole = np.asarray(fn(keys))
-  np.testing.assert_allclose(whole, np.concatenate([fn(keys[:4]), fn(keys[4:])]), rtol=1e-5,
-                             atol=1e-5)
-
-
 # --- NFE ------------------------------------------------------------------------------------
 
 

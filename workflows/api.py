@@ -29,6 +29,8 @@ class Model:
 
   config: ml_collections.ConfigDict
   workdir: pathlib.Path
+  # workflows.sample.SamplingRun per sampling settings (their JSON): each compiles once.
+  _runs: dict = dataclasses.field(default_factory=dict, repr=False)
 
   @functools.cached_property
   def _parts(self):
@@ -42,11 +44,6 @@ class Model:
   def settings(self, **sampling) -> ml_collections.ConfigDict:
     """The config with config.sampling keys overridden (dotted below sampling)."""
     return configs.with_overrides(self.config, {f"sampling.{k}": v for k, v in sampling.items()})
-
-  @functools.cached_property
-  def _runs(self) -> dict:
-    """workflows.sample.SamplingRun per sampling settings (JSON): compiled once each."""
-    return {}
 
   def sample_arrays(self, n: int, **sampling) -> dict:
     """The arrays --mode=sample writes (samples, nfe, failed; labels, observations, inputs,

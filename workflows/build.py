@@ -110,7 +110,7 @@ def check_class_conditional(config) -> None:
   """A class-conditional network must take class labels, and a mixture has one class per
   component."""
   m, d = config.model, config.data
-  if d.dataset == "gmm" and d.num_classes != len(d.gmm_weights):
+  if "mixture" in data_sources.get_dataset(d.dataset).args and d.num_classes != len(d.gmm_weights):
     raise UserError(f"data.num_classes={d.num_classes} but the mixture has "
                      f"{len(d.gmm_weights)} components (its labels); set "
                      f"--config.data.num_classes={len(d.gmm_weights)}.")
