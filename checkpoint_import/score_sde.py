@@ -41,7 +41,7 @@ from training.state import TrainState
 _ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive, numpy's .npz
 _PICKLE_MAGIC = b"\x80"  # then the protocol (2-5): a legacy torch.save, or any pickle
 _TORCH_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
-FORMATS = ("--config.eval.import_path takes a score_sde `checkpoint_N` file (msgpack) or a "
+FORMATS = ("an import takes a score_sde `checkpoint_N` file (msgpack) or a "
            "diffusers NCSN++ folder")
 
 

@@ -52,9 +52,9 @@ def _advice(found: dict, built: dict) -> list:
                    f"{built['blocks']}: use a config of its family (model.name, "
                    "model.resblock_type: NCSN++ 'biggan' vs DDPM++ 'ddpm')"))
   if found["nf"] != built["nf"]:
-    advice.append((f"--config.model.nf={found['nf']}",
+    advice.append((f"model.nf={found['nf']}",
                    f"nf is {found['nf']} in the checkpoint, {built['nf']} in the config: "
-                   f"--config.model.nf={found['nf']}"))
+                   f"model.nf={found['nf']}"))
   if found["residual blocks"] != built["residual blocks"]:
     advice.append(("a 'deep' config or not (model.num_res_blocks)",
                    f"{found['residual blocks']} residual blocks in the checkpoint, "

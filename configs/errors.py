@@ -41,10 +41,14 @@ class ArgumentError(UserError):
     self.argument, self.template = argument, message
 
 
+class MissingFileArgumentError(ArgumentError, MissingFileError):
+  """The file or folder that argument `argument` names (or would name) does not exist."""
+
+
 @contextlib.contextmanager
 def config_keys(key_of):
-  """Inside, an ArgumentError becomes a UserError naming the config key key_of(argument) and the
-  flag that sets it (key_of: a function or a dict; None or absent: the error is left as is)."""
+  """Inside, an ArgumentError becomes a UserError (a MissingFileError if it was one) naming the
+  config key key_of(argument) and the flag that sets it (key_of: a function or a dict; None or absent: the error is left as is)."""
   try:
     yield
   except ArgumentError as err:
@@ -52,4 +56,5 @@ def config_keys(key_of):
     if key is None:
       raise
     message = f"{err.template.replace('{arg}', key)} Set --config.{key}=..."
-    raise UserError(message, err.detail) from err
+    kind = MissingFileError if isinstance(err, MissingFileError) else UserError
+    raise kind(message, err.detail) from err

@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from configs.errors import MissingFileError, UserError
+from configs.errors import MissingFileArgumentError, MissingFileError, UserError
 from data_sources import transforms
 
 DIGITS_TEST_FRACTION = 0.2
@@ -84,13 +84,12 @@ def open_tfds(name: str, split: str, data_dir: str | None) -> RecordSource:
   try:
     return RecordSource(tfds.data_source(name, split=split, data_dir=data_dir, download=False))
   except Exception as err:  # tfds raises several types for a missing dataset
-    raise MissingFileError(
-        f"TFDS dataset {name!r} ({split!r}) is not prepared in data.data_dir={data_dir!r}: run "
-        "--mode=prepare where there is network access, or set --config.data.image_folder=DIR, "
-        "or use 'digits'.",
-        "--mode=prepare (python main.py --mode=prepare --config=... --config.data.data_dir=DIR) "
-        "or `tfds build --file_format=array_record` writes it; nothing is downloaded at run "
-        "time.") from err
+    raise MissingFileArgumentError(
+        "data_dir", f"TFDS dataset {name!r} ({split!r}) is not prepared in {{arg}}={data_dir!r}: "
+        "prepare it with --mode=prepare where there is network access, read it from an image "
+        "folder, or use 'digits'.",
+        "--mode=prepare or `tfds build --file_format=array_record` writes it; nothing is "
+        "downloaded at run time.") from err
 
 
 def prepared_path(data_dir: str | None, dataset: str, image_size: int) -> pathlib.Path:
@@ -112,8 +111,8 @@ def open_prepared(path: pathlib.Path, split: str) -> RecordSource:
 def _split_root(root: pathlib.Path, split: str) -> pathlib.Path:
   """root/train and root/test when the folder is split so, else the whole folder for both."""
   if not root.is_dir():
-    raise MissingFileError(f"Image folder {str(root)!r} is not a directory; set "
-                            "--config.data.image_folder to a tree of PNG/JPEG files.")
+    raise MissingFileArgumentError("image_folder", f"Image folder {str(root)!r} is not a "
+                                   "directory; set {arg} to a tree of PNG/JPEG files.")
   if not (root / "train").is_dir():
     return root
   if not (root / split).is_dir():

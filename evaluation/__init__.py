@@ -1,4 +1,4 @@
-"""Evaluation: feature networks (the FID Inception, a digits CNN) and metrics (FID, IS, KID).
+"""Evaluation: feature networks (the FID Inception, a digits CNN) and metrics (FID, IS, KID; SAMPLE_METRICS runs them on samples).
 
 Nothing is downloaded at run time, and the library needs no torch: pytorch-fid's network, which
 tests and benchmarks compare against, is built by tests/torch_reference.py.
@@ -15,10 +15,13 @@ from evaluation.inception_weights import (WEIGHTS_URL, find_weights, load_incept
 from evaluation.metrics import (frechet_distance, inception_score, kernel_inception_distance,
                                 log_softmax)
 from evaluation.preprocess import INPUT_RANGES, resize_bilinear, to_unit_interval
+from evaluation.sample_metrics import (SAMPLE_METRICS, ReferenceFeatures, SampleFeatures,
+                                       sample_metric_columns)
 from evaluation.stats import FeatureStats, ReferenceStats, load_stats, save_stats
 
 __all__ = [
-    "INPUT_RANGES", "RESIZE_RULE", "WEIGHTS_URL", "DigitsNet", "DigitsOutputs", "FIDInceptionV3",
+    "INPUT_RANGES", "RESIZE_RULE", "SAMPLE_METRICS", "ReferenceFeatures", "SampleFeatures",
+    "sample_metric_columns", "WEIGHTS_URL", "DigitsNet", "DigitsOutputs", "FIDInceptionV3",
     "FeatureStats", "InceptionOutputs", "ReferenceStats", "cache_dir", "digits_accuracy",
     "digits_inception_score", "digits_outputs", "find_weights", "frechet_digits_distance",
     "frechet_distance", "inception_input", "inception_score", "kernel_inception_distance",

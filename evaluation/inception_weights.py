@@ -14,7 +14,7 @@ from typing import Callable, Mapping
 import flax
 import numpy as np
 
-from configs.errors import MissingFileError, UserError, UserKeyError
+from configs.errors import MissingFileArgumentError, UserError, UserKeyError
 from evaluation import cache, inception
 
 WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
@@ -53,17 +53,16 @@ def find_weights(path=None) -> pathlib.Path:
   for p in paths:
     if p.is_file():
       return p
-  message = (f"eval.inception_weights={str(path)!r} is not a file; pass "
-             "--config.eval.inception_weights=PATH of a .pth or .safetensors file." if path else
-             "FID Inception weights not found: pass --config.eval.inception_weights=PATH (a .pth "
-             f"or .safetensors file) or put {PTH_NAME} in {cache.cache_dir()}.")
-  raise MissingFileError(
-      message,
+  message = (f"{{arg}}={str(path)!r} is not a file; set {{arg}} to a .pth or .safetensors file."
+             if path else "FID Inception weights not found: set {arg} to a .pth or .safetensors "
+             f"file, or put {PTH_NAME} in {cache.cache_dir()}.")
+  raise MissingFileArgumentError(
+      "path", message,
       detail=f"Looked at: {', '.join(map(str, paths))}. Nothing is downloaded at run time: "
       f"download {WEIGHTS_URL} where there is network access and put it at "
       f"{cache.cache_dir() / PTH_NAME} (the directory is ${cache.CACHE_ENV} if set), or pass its "
-      "path as --config.eval.inception_weights=PATH; optionally convert it once to safetensors "
-      "with `python scripts/convert_inception_weights.py`, so that reading it needs no torch.")
+      "path; optionally convert it once to safetensors with "
+      "`python scripts/convert_inception_weights.py`, so that reading it needs no torch.")
 
 
 def read_state_dict(path) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from configs.errors import UserError
+from configs.errors import ArgumentError, UserError
 
 DATA_AXIS = "data"
 
@@ -40,10 +40,11 @@ class DataParallel:
     """Sharding of a stack of batches (K, B, ...): split along B."""
     return NamedSharding(self.mesh, P(None, DATA_AXIS))
 
-  def check_batch_size(self, global_batch: int, what: str = "training.batch_size"):
+  def check_batch_size(self, global_batch: int):
+    """Raises ArgumentError('batch_size') unless global_batch splits evenly over the devices."""
     if global_batch % jax.device_count():
-      raise UserError(f"{what}={global_batch} must be divisible by the number of devices "
-                      f"({jax.device_count()}); set --config.{what} to a multiple of it.")
+      raise ArgumentError("batch_size", f"{{arg}}={global_batch} must be divisible by the number "
+                          f"of devices ({jax.device_count()}); set {{arg}} to a multiple of it.")
 
   def check_same_on_all_hosts(self, what: str, value: int) -> None:
     """Every host must run with the same `value` of setting `what` (a no-op on one host)."""

@@ -41,4 +41,7 @@ def test_score_denoiser_and_likelihood_are_the_mixture_s():
                              rtol=1e-4, atol=1e-4)
   points = np.asarray(mixture.sample(np.random.default_rng(1), 8), np.float32)
   exact_logp = mixture.log_prob(jnp.asarray(points), *sde.marginal_coeffs(jnp.full((8,), 1e-5)))
-  np.testing.assert_allclose(model.likelihood(points), exact_logp, atol=2e-2)
+  np.testing.assert_allclose(model.likelihood(points), exact_logp, atol=2e-2)  # Hutchinson
+  exact_trace = model.likelihood_arrays(points, trace_estimator="exact")
+  np.testing.assert_allclose(exact_trace["logp"], exact_logp, atol=2e-3)
+  assert exact_trace["nfe"].shape == (8,) and np.all(exact_trace["nfe"] >= 10)

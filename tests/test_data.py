@@ -132,8 +132,21 @@ def test_tfds_images_on_mock_cifar10():
 
 
 def test_missing_tfds_dataset_says_how_to_prepare_it(tmp_path):
-  with pytest.raises(FileNotFoundError, match="not prepared.*--mode=prepare.*digits"):
+  """The library names its argument (data_dir), the config boundary the key that sets it."""
+  with pytest.raises(FileNotFoundError, match="not prepared in data_dir=.*--mode=prepare.*digits"):
     data_sources.image_source("cifar10", "train", image_size=32, data_dir=str(tmp_path))
+  config = load_config("configs/ve/ncsnpp_cifar10.py", {"data.data_dir": str(tmp_path)})
+  with pytest.raises(FileNotFoundError, match=r"in data.data_dir=.* Set --config.data.data_dir="):
+    build.image_source(config, "train")
+
+
+def test_missing_image_folder_names_the_key_that_sets_it(tmp_path):
+  config = load_config("configs/ve/ncsnpp_cifar10.py", {
+      "data.dataset": "image_folder", "data.image_folder": str(tmp_path / "none"),
+      "data.data_dir": str(tmp_path)})
+  with pytest.raises(FileNotFoundError, match="is not a directory; set data.image_folder to a "
+                     r"tree of PNG/JPEG files. Set --config.data.image_folder=\.\.\.$"):
+    build.image_source(config, "train")
 
 
 def test_center_crop_takes_the_middle():

@@ -98,11 +98,16 @@ def test_interrupted_eval_saves_its_shard_and_resumes_to_the_same_metrics(tmp_pa
 
 
 def test_missing_inception_weights_are_one_short_line_naming_the_flag(tmp_path):
-  with pytest.raises(MissingFileError) as err:
+  """The library names its argument (path), the config boundary the key that sets it."""
+  with pytest.raises(MissingFileError, match="path=.* is not a file; set path to"):
     inception_weights.find_weights(tmp_path / "nowhere.pth")
+  config = load_config("configs/digits.py", {"eval.features": "inception",
+                                             "eval.inception_weights": str(tmp_path / "x.pth")})
+  with pytest.raises(MissingFileError) as err:
+    build.build_feature_fn(config, "unit", None)
   message = err.value.args[0]
-  assert "--config.eval.inception_weights=" in message and "\n" not in message
-  assert len(message) < 200 + len(str(tmp_path)), message
+  assert "eval.inception_weights=" in message and "--config.eval.inception_weights=" in message
+  assert "\n" not in message and len(message) < 200 + len(str(tmp_path)), message
   assert inception_weights.WEIGHTS_URL in err.value.detail
 
 

@@ -173,7 +173,7 @@ def test_wrong_nf_names_the_first_differing_path_and_the_nf(tmp_path, case):
   path, found, built = _first_difference(str(err.value))
   leaf = traverse_util.flatten_dict(released_state(case)["params_ema"])[tuple(path.split("/"))]
   assert found == str(tuple(leaf.shape)) and found != built
-  assert f"--config.model.nf={nf}" in str(err.value)
+  assert f"Likely: model.nf={nf}." in str(err.value)
   assert not (tmp_path / "wd").exists()
 
 

@@ -100,7 +100,7 @@ def test_batch_that_devices_or_hosts_cannot_split_is_a_clear_error(monkeypatch):
   with pytest.raises(ValueError, match="needs 16 on every host"):
     parallel.global_array(np.zeros((8, 2), np.float32), global_batch=16)
   monkeypatch.setattr(jax, "device_count", lambda: 8)
-  with pytest.raises(ValueError, match=r"batch_size=12 must be divisible by the number of devices"):
+  with pytest.raises(ValueError, match=r"^batch_size=12 must be divisible by the number of devices \(8\); set batch_size to"):
     parallel.check_batch_size(12)
 
 

@@ -4,7 +4,11 @@
   x = m.sample(64, method="dpm_solver_2m", num_steps=10)  # --mode=sample's samples, not written
   arrays = m.sample_arrays(64, method="pc")                # with nfe, labels, observations...
   logp = m.likelihood(x)                                   # log p(x) in nats (N,)
+  out = m.likelihood_arrays(x, trace_estimator="exact")    # logp and NFE per example
   d, s = m.denoise(x, t), m.score(x, t)                    # D(x, t) and the score, t (N,)
+  fns = m.model_fns()                                      # samplers.ModelFns, for solvers
+
+Likelihood overrides are config.eval keys.
 
 Sampling overrides are config.sampling keys, dotted below it (m.sample(64, task="inpaint",
 **{"guidance.method": "cfg"})); an unknown key fails as on the command line.
@@ -18,6 +22,7 @@ import ml_collections
 import numpy as np
 
 import configs
+import samplers
 from parallel import DataParallel
 from workflows import build, likelihood, sample
 from workflows.batches import map_global_batches
@@ -29,8 +34,10 @@ class Model:
 
   config: ml_collections.ConfigDict
   workdir: pathlib.Path
-  # workflows.sample.SamplingRun per sampling settings (their JSON): each compiles once.
+  # workflows.sample.SamplingRun per sampling settings, jitted likelihood per eval settings (their
+  # JSON): each compiles once.
   _runs: dict = dataclasses.field(default_factory=dict, repr=False)
+  _likelihoods: dict = dataclasses.field(default_factory=dict, repr=False)
 
   @functools.cached_property
   def _parts(self):
@@ -59,30 +66,41 @@ class Model:
     """n samples (n, ...) (inverse tasks: (K, S, ...)) of sample_arrays."""
     return self.sample_arrays(n, **sampling)["samples"]
 
-  def likelihood(self, x) -> np.ndarray:
-    """log p(x) (N,) in nats of model-space x (N, ...) by the probability-flow ODE of config.eval
-    (--mode=likelihood's function; bits/dim: samplers.bits_per_dim)."""
+  def likelihood_arrays(self, x, **evaluation) -> dict:
+    """{"logp": (N,) nats, "nfe": (N,)} of model-space x (N, ...) by the probability-flow ODE of
+    config.eval with `evaluation` overrides (trace_estimator, rtol, atol, eps), as
+    --mode=likelihood computes them (bits/dim: samplers.bits_per_dim); compiles once per
+    settings."""
+    config = configs.with_overrides(self.config, {f"eval.{k}": v for k, v in evaluation.items()})
     sde, score_model, params, parallel = self._parts
-    fn = jax.jit(likelihood.make_log_likelihood(self.config, sde, score_model),
-                 in_shardings=(parallel.replicated, parallel.batch, parallel.batch))
-    x = np.asarray(x, np.float32)
+    key = config.eval.to_json_best_effort(sort_keys=True)
+    if key not in self._likelihoods:
+      self._likelihoods[key] = jax.jit(
+          likelihood.make_log_likelihood(config, sde, score_model),
+          in_shardings=(parallel.replicated, parallel.batch, parallel.batch))
+    fn, x = self._likelihoods[key], np.asarray(x, np.float32)
     rows = lambda idx: (x[np.minimum(idx, len(x) - 1)], idx.astype(np.int32))
-    logp, _ = map_global_batches(lambda v, idx: fn(params, v, idx), len(x),
-                                 self.config.eval.batch_size, parallel, rows, "likelihood",
-                                 progress=False, batch_key="eval.batch_size")
-    return logp
+    logp, nfe = map_global_batches(lambda v, idx: fn(params, v, idx), len(x),
+                                   config.eval.batch_size, parallel, rows, "likelihood",
+                                   progress=False, batch_key="eval.batch_size")
+    return {"logp": logp, "nfe": nfe}
 
-  def _fns(self):
+  def likelihood(self, x, **evaluation) -> np.ndarray:
+    """log p(x) (N,) in nats of likelihood_arrays."""
+    return self.likelihood_arrays(x, **evaluation)["logp"]
+
+  def model_fns(self) -> samplers.ModelFns:
+    """Score, denoiser and SDE of the loaded parameters (samplers.ModelFns)."""
     sde, score_model, params, _ = self._parts
     return build.model_fns(sde, score_model, params)
 
   def score(self, x, t) -> np.ndarray:
     """grad_x log p_t(x): x (N, ...), t (N,) -> (N, ...)."""
-    return np.asarray(jax.jit(self._fns().score)(x, t))
+    return np.asarray(jax.jit(self.model_fns().score)(x, t))
 
   def denoise(self, x, t) -> np.ndarray:
     """D(x, t) = E[x0 | x(t) = x] (Tweedie): x (N, ...), t (N,) -> (N, ...)."""
-    return np.asarray(jax.jit(self._fns().denoise)(x, t))
+    return np.asarray(jax.jit(self.model_fns().denoise)(x, t))
 
 
 def load(workdir_or_config, workdir=None, **overrides) -> Model:

@@ -5,6 +5,7 @@ import numpy as np
 import tqdm
 from jax.experimental import multihost_utils
 
+from configs.errors import config_keys
 from parallel import DataParallel
 
 
@@ -19,7 +20,8 @@ def map_global_batches(fn, num_items: int, batch: int, parallel: DataParallel, m
   False for a bar nested under another). batch_key: the config key of `batch`, named if it does
   not divide over the devices.
   """
-  parallel.check_batch_size(batch, batch_key)
+  with config_keys({"batch_size": batch_key}):
+    parallel.check_batch_size(batch)
   local = batch // jax.process_count()
   offset = jax.process_index() * local
   chunks = []

@@ -401,7 +401,8 @@ def build_feature_fn(config, input_range: str, parallel):
     fn = evaluation.make_digits_fn(evaluation.load_digits_net(), input_range, parallel)
     return lambda x: tuple(fn(x))
   if name == "inception":
-    variables = evaluation.load_inception_variables(config.eval.inception_weights or None)
+    with config_keys({"path": "eval.inception_weights"}):
+      variables = evaluation.load_inception_variables(config.eval.inception_weights or None)
     fn = evaluation.make_inception_fn(variables, input_range, parallel)
     return lambda x: (lambda out: (out.pool, out.logits_unbiased))(fn(x))
   raise UserError(f"Unknown eval.features {name!r}; choose one of {list(FEATURES)}.")

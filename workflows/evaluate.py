@@ -46,15 +46,16 @@ def reference_split_data(config):
   return source[np.arange(min(n, len(source)))]
 
 
-def reference_features(config, workdir, parallel):
-  """(mu, sigma, the first eval.kid_examples features or None) of the reference split, computed
-  once and cached in workdir/eval/ (keyed by the features, split and counts)."""
+def reference_features(config, workdir, parallel) -> evaluation.ReferenceFeatures:
+  """The reference split's feature mean, covariance and first eval.kid_examples features (or
+  None), computed once and cached in workdir/eval/ (keyed by the features, split and counts)."""
   e = config.eval
   cache = pathlib.Path(workdir) / "eval" / (
       f"reference_{e.features}_{e.reference_split}_{e.reference_examples}_{e.kid_examples}.npz")
   if cache.exists():
     with np.load(cache) as f:
-      return f["mu"], f["sigma"], (f["kid_features"] if "kid_features" in f.files else None)
+      return evaluation.ReferenceFeatures(
+          f["mu"], f["sigma"], f["kid_features"] if "kid_features" in f.files else None)
   data = reference_split_data(config)
   feature_fn = build.build_feature_fn(config, "uint8" if data.dtype == np.uint8 else "unit",
                                       parallel)
@@ -64,19 +65,19 @@ def reference_features(config, workdir, parallel):
   if jax.process_index() == 0:
     fileio.write_npz_atomic(cache, mu=stats.mu, sigma=stats.sigma,
                             **({"kid_features": kid} if kid is not None else {}))
-  return stats.mu, stats.sigma, kid
+  return evaluation.ReferenceFeatures(stats.mu, stats.sigma, kid)
 
 
-def reference(config, workdir, parallel):
-  """(mu, sigma, KID features or None) of the real data. With eval.stats_path, mu and sigma come
-  from that file and the dataset is read only for KID (eval.kid_examples > 0; set it to 0 when
-  the dataset is not at hand)."""
+def reference(config, workdir, parallel) -> evaluation.ReferenceFeatures:
+  """The real data's feature mean, covariance and KID features (None without
+  eval.kid_examples). With eval.stats_path, mu and sigma come from that file and the dataset is
+  read only for KID (eval.kid_examples > 0; set it to 0 when the dataset is not at hand)."""
   e = config.eval
   if not e.stats_path:
     return reference_features(config, workdir, parallel)
   ref = evaluation.load_stats(e.stats_path)
-  kid = reference_features(config, workdir, parallel)[2] if e.kid_examples else None
-  return ref.mu, ref.sigma, kid
+  kid = reference_features(config, workdir, parallel).kid_features if e.kid_examples else None
+  return evaluation.ReferenceFeatures(ref.mu, ref.sigma, kid)
 
 
 def shard_path(directory: pathlib.Path, first: int) -> pathlib.Path:
@@ -118,10 +119,9 @@ def sample_shards(config, sample_fn, params, parallel, directory: pathlib.Path, 
     yield x, nfe
 
 
-def sample_metrics(config, shards, feature_fn, ref) -> dict:
-  """Fréchet distance, Inception score and KID (x 10^3: kid_x1e3) of the samples against the
-  reference."""
-  mu, sigma, kid_features = ref
+def sample_metrics(config, shards, feature_fn, ref: evaluation.ReferenceFeatures) -> dict:
+  """Every evaluation.SAMPLE_METRICS entry (Fréchet distance, Inception score, KID x 10^3) of
+  the samples against the reference, with the sample and failure counts and the mean NFE."""
   features, logits, nfes, failed = [], [], [], 0
   for x, nfe in shards:
     bad = failed_samples(x)
@@ -131,19 +131,10 @@ def sample_metrics(config, shards, feature_fn, ref) -> dict:
     logits.append(l)
     nfes.append(nfe)
   features = np.concatenate(features)
-  stats = evaluation.FeatureStats(features.shape[1]).update(features)
+  probs = None if logits[0] is None else np.exp(evaluation.log_softmax(np.concatenate(logits)))
   row = {"features": config.eval.features, "num_samples": int(len(features)) + failed,
-         "num_failed": failed, "mean_nfe": float(np.mean(np.concatenate(nfes))),
-         "fd": float(evaluation.frechet_distance(stats.mu, stats.sigma, mu, sigma))}
-  if logits[0] is not None:
-    probs = np.exp(evaluation.log_softmax(np.concatenate(logits)))
-    row["is"], row["is_std"] = map(float, evaluation.inception_score(probs))
-  if kid_features is not None:
-    size = min(1000, len(features), len(kid_features))
-    kid, kid_std = evaluation.kernel_inception_distance(features, kid_features,
-                                                        subset_size=size)
-    row["kid_x1e3"], row["kid_x1e3_std"] = float(kid) * 1e3, float(kid_std) * 1e3  # KID x 10^3
-  return row
+         "num_failed": failed, "mean_nfe": float(np.mean(np.concatenate(nfes)))}
+  return row | evaluation.sample_metric_columns(evaluation.SampleFeatures(features, probs), ref)
 
 
 def done_steps(path: pathlib.Path) -> set:

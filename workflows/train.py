@@ -11,7 +11,7 @@ import tqdm
 
 import fileio
 import summaries
-from configs.errors import NonFiniteLossError, UserError
+from configs.errors import NonFiniteLossError, UserError, config_keys
 from parallel import DataParallel
 from training import checkpoints
 from training.interrupt import stop_requests
@@ -77,7 +77,8 @@ def make_trainer(config, loss, optimizer, initializer, with_labels: bool) -> Tra
   initializer (key -> TrainState), under config.training's batch size, EMA and fusing; batches
   carry labels if with_labels. Score models and classifiers (workflows.train_classifier) share it."""
   parallel = DataParallel.over_all_devices()
-  parallel.check_batch_size(config.training.batch_size)
+  with config_keys({"batch_size": "training.batch_size"}):
+    parallel.check_batch_size(config.training.batch_size)
   parallel.check_same_on_all_hosts("training.batch_size", config.training.batch_size)
   step = make_train_step(loss, optimizer, config.training.ema_rate)
   batch_sharding = parallel.batch

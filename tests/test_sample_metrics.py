@@ -1,0 +1,61 @@
+"""Every evaluation.SAMPLE_METRICS entry against its exact answer (CHECKS: a new metric fails
+here until its check is added), and the registry's column contract."""
+import numpy as np
+import pytest
+
+from evaluation import SAMPLE_METRICS, ReferenceFeatures, SampleFeatures, sample_metric_columns
+
+
+def frechet_case():
+  """Features at m1 +- a e_i (mean m1, covariance 2 a^2 / (2d - 1) I, ddof 1) against a
+  diagonal reference: the distance is |m1 - m2|^2 + sum_i (s1 + s2_i - 2 sqrt(s1 s2_i))."""
+  d, a = 3, 1.5
+  m1, m2, s2 = np.array([0.5, -1.0, 2.0]), np.array([0.0, 1.0, 1.0]), np.array([0.5, 2.0, 4.0])
+  features = m1 + np.concatenate([a * np.eye(d), -a * np.eye(d)])
+  s1 = 2 * a ** 2 / (2 * d - 1)
+  want = np.sum((m1 - m2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
+  return SampleFeatures(features), ReferenceFeatures(m2, np.diag(s2)), {"fd": want}
+
+
+def inception_case():
+  """Ten splits of the rows [1, 0] and [1/2, 1/2]: marginal [3/4, 1/4] in each, so every split
+  scores exp((log(4/3) + 1/2 log(2/3) + 1/2 log 2) / 2)."""
+  probs = np.tile([[1.0, 0.0], [0.5, 0.5]], (10, 1))
+  score = np.exp((np.log(4 / 3) + 0.5 * np.log(2 / 3) + 0.5 * np.log(2)) / 2)
+  return (SampleFeatures(np.zeros((20, 1)), probs), ReferenceFeatures(np.zeros(1), np.eye(1)),
+          {"is": score, "is_std": 0.0})
+
+
+def kernel_case():
+  """Fewer than 1000 rows on each side: every subset is all rows, so KID x 10^3 is 10^3 times the
+  unbiased MMD^2 of (x . y / d + 1)^3, summed term by term, with std 0."""
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(5, 2)), rng.normal(size=(5, 2)) + 0.3
+  k = lambda a, b: (a @ b / 2 + 1) ** 3
+  m = len(x)
+  within = sum(k(x[i], x[j]) + k(y[i], y[j]) for i in range(m) for j in range(m) if i != j)
+  across = sum(k(x[i], y[j]) for i in range(m) for j in range(m))
+  mmd2 = within / (m * (m - 1)) - 2 * across / m ** 2
+  return (SampleFeatures(x), ReferenceFeatures(y.mean(0), np.cov(y.T), y),
+          {"kid_x1e3": 1e3 * mmd2, "kid_x1e3_std": 0.0})
+
+
+CHECKS = {"fd": frechet_case, "is": inception_case, "kid": kernel_case}
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLE_METRICS))
+def test_every_metric_gives_its_exact_answer(name):
+  assert name in CHECKS, f"add an exact check of sample metric {name!r} to CHECKS"
+  samples, reference, want = CHECKS[name]()
+  got = SAMPLE_METRICS[name](samples, reference)
+  assert sorted(got) == sorted(want)
+  for column, value in want.items():
+    assert isinstance(got[column], float)
+    np.testing.assert_allclose(got[column], value, rtol=1e-9, atol=1e-12, err_msg=column)
+
+
+def test_metrics_without_their_inputs_add_no_columns_and_columns_never_collide():
+  samples, reference, _ = frechet_case()
+  assert sorted(sample_metric_columns(samples, reference)) == ["fd"]  # no probs, no KID features
+  columns = [c for name in CHECKS for c in SAMPLE_METRICS[name](*CHECKS[name]()[:2])]
+  assert len(columns) == len(set(columns))
