@@ -48,7 +48,8 @@ class MissingFileArgumentError(ArgumentError, MissingFileError):
 @contextlib.contextmanager
 def config_keys(key_of):
   """Inside, an ArgumentError becomes a UserError (a MissingFileError if it was one) naming the
-  config key key_of(argument) and the flag that sets it (key_of: a function or a dict; None or absent: the error is left as is)."""
+  config key key_of(argument) and the flag that sets it (key_of: a function or a dict; None or
+  absent: the error is left as is)."""
   try:
     yield
   except ArgumentError as err:
