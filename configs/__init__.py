@@ -41,10 +41,11 @@ def check_moved_keys(keys) -> None:
 
 def check_solver_overrides(config, keys) -> None:
   """One line for an overridden sampling.X (keys: dotted) that is an option of other solvers
-  than sampling.method, naming those that take it (samplers.solvers)."""
-  from samplers import solvers  # pylint: disable=import-outside-toplevel (configs load first)
+  than sampling.method, or of other grids than sampling.grid, naming those that take it."""
+  from samplers import grids, solvers  # pylint: disable=import-outside-toplevel (configs load first)
   options = [k.split(".", 1)[1] for k in keys if k.startswith("sampling.") and k.count(".") == 1]
   solvers.check_option_keys(config.sampling.method, options)
+  grids.check_grid_option_keys(config.sampling.grid, options)
 
 
 def _leaves(tree, prefix: str = "") -> dict:

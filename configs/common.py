@@ -9,7 +9,7 @@ sampling.guidance.* and sampling.inverse.*.
 import ml_collections
 from ml_collections import config_dict
 
-from samplers import solvers
+from samplers import grids, solvers
 
 
 def _with_values(section: ml_collections.ConfigDict, values: dict) -> ml_collections.ConfigDict:
@@ -23,7 +23,7 @@ def _with_values(section: ml_collections.ConfigDict, values: dict) -> ml_collect
 def _solver_options() -> ml_collections.ConfigDict:
   """Every solver's keyword options at their defaults (None: a typed placeholder, unset)."""
   options = ml_collections.ConfigDict()
-  for key, value in sorted(solvers.all_option_defaults().items()):
+  for key, value in sorted((solvers.all_option_defaults() | grids.grid_option_defaults()).items()):
     options[key] = config_dict.placeholder(bool) if value is None else value
   return options
 
@@ -63,8 +63,7 @@ def sampling_section(mask: str = "box", **values) -> ml_collections.ConfigDict:
   s = _solver_options()
   s.method = "pc"                               # samplers.SOLVERS (options: the keys of its signature)
   s.num_steps = 1000                            # grid steps of every solver but ode (PC: the paper's N)
-  s.grid = "uniform"                            # samplers.GRIDS: uniform | edm | logsnr | quadratic
-  s.grid_rho = 7.0                              # grid=edm: rho of the sigma spacing
+  s.grid = "uniform"                            # samplers.GRIDS: uniform | edm | logsnr | quadratic | time_quadratic | ays
   s.eps = 1e-5                                  # sampling stops at t = eps (VE 1e-5, VP/sub-VP 1e-3)
   s.noise_removal = True                        # return the noise-free mean / D(x, eps) at the last step
   s.num_samples = 50_000                        # samples written by --mode=sample (FID uses 50k)

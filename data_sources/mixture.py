@@ -40,7 +40,7 @@ class GaussianMixture:
   def _eigh(self):
     """Eigendecompositions S_k = U_k diag(lam_k) U_k^T, in numpy once: (K, D), (K, D, D)."""
     lam, vecs = np.linalg.eigh(np.asarray(self.covs, np.float64))
-    return jnp.asarray(lam, jnp.float32), jnp.asarray(vecs, jnp.float32)
+    return jnp.asarray(lam), jnp.asarray(vecs)  # the default float: float64 under x64
 
   def _component_terms(self, x, mean_coeff, std):
     """Per-component log(w_k N(x; m_k, C_k)) (B, K) and -C_k^{-1} (x - m_k) (B, K, D).

@@ -7,7 +7,8 @@ which holds for every SDE here since x~ ~ x0 + sigma n. For the EDM SDE (sigma(t
 is their sampler exactly; for VP / sub-VP it is EDM's advice of stepping in sigma, not t (Euler is
 then deterministic DDIM). Churn at step i raises the noise level by gamma_i = min(S_churn / n,
 sqrt(2) - 1) where S_tmin <= sigma_i <= S_tmax, adding fresh noise of std
-sqrt(sigma^_i^2 - sigma_i^2) S_noise to x~ (Alg. 2, lines 4-6), then steps from sigma^_i.
+sqrt(sigma^_i^2 - sigma_i^2) S_noise to x~ (Alg. 2, lines 4-6), then steps from sigma^_i; the
+last step, to sigma = 0 (D(x, sigma^_{n-1})), is churned too, as in Alg. 2 and k-diffusion.
 """
 import jax
 import jax.numpy as jnp
@@ -40,15 +41,19 @@ def _edm_sample(fns, times, keys, shape, second_order: bool, s_churn: float, s_t
   in_range = (sigmas >= s_tmin) & (sigmas <= s_tmax)
   gammas = jnp.where(in_range, min(s_churn / n, SQRT2_MINUS_1), 0.0)
 
+  def churn(x_tilde, i, sigma, gamma):
+    """Alg. 2, lines 5-6: (x~ at sigma^ = sigma (1 + gamma), sigma^)."""
+    if s_churn == 0:
+      return x_tilde, sigma
+    noise = per_sample_normal(keys, i + 1, shape)
+    # sqrt(sigma_hat^2 - sigma^2) without cancellation (an FMA can make it negative at gamma 0)
+    x_tilde = x_tilde + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * s_noise * noise
+    sigma = sigma * (1.0 + gamma)
+    return _constrain_unscaled(fns, x_tilde, fns.sde.time_at_noise_level(sigma), 2 * n + i), sigma
+
   def body(x_tilde, inputs):
     i, sigma, sigma_next, t_next, gamma = inputs
-    if s_churn > 0:  # Alg. 2, lines 5-6
-      sigma_hat = sigma * (1.0 + gamma)
-      noise = per_sample_normal(keys, i + 1, shape)
-      # sqrt(sigma_hat^2 - sigma^2) without cancellation (an FMA can make it negative at gamma 0)
-      x_tilde = x_tilde + sigma * jnp.sqrt(gamma * (2.0 + gamma)) * s_noise * noise
-      sigma = sigma_hat
-      x_tilde = _constrain_unscaled(fns, x_tilde, fns.sde.time_at_noise_level(sigma), 2 * n + i)
+    x_tilde, sigma = churn(x_tilde, i, sigma, gamma)
     d = _direction(fns, x_tilde, sigma)
     x_next = x_tilde + (sigma_next - sigma) * d
     if second_order:  # Alg. 2, lines 9-11, the Euler point projected as every update
@@ -61,8 +66,11 @@ def _edm_sample(fns, times, keys, shape, second_order: bool, s_churn: float, s_t
   x_tilde, _ = jax.lax.scan(body, x_tilde, (jnp.arange(n - 1), sigmas[:-1], sigmas[1:], times[1:],
                                             gammas[:-1]))
   last = jnp.full(x.shape[:1], times[-1], x.dtype)
+  if denoise and s_churn > 0:  # the last step, sigma_{n-1} -> 0, churned as any step
+    x_tilde, sigma = churn(x_tilde, n - 1, sigmas[-1], gammas[-1])
+    last = fns.sde.time_at_noise_level(jnp.full(x.shape[:1], sigma, x.dtype))
   x = batch_expand(fns.sde.marginal_coeffs(last)[0], x_tilde) * x_tilde
-  if denoise:
+  if denoise:  # D(x, sigma^_{n-1}): the Euler step to sigma = 0
     x = fns.denoise(x, last)
   return fns.constrain(x, None, n), (n - 1) * (2 if second_order else 1) + int(denoise)
 

@@ -36,13 +36,15 @@ def phi_functions(z, count: int):
   return phis
 
 
-def step_orders(num_steps: int, order: int, lower_order_final: bool) -> np.ndarray:
+def step_orders(num_steps: int, order: int, lower_order_final: bool,
+                at_any_length: bool = False) -> np.ndarray:
   """The order of each of num_steps multistep steps (num_steps,) int32: min(order, i + 1) (step i
-  has i + 1 evaluations to interpolate), and with lower_order_final, when num_steps < 15, also
-  min(., num_steps - i) so the last step is first order (DPM-Solver's `lower_order_final`)."""
+  has i + 1 evaluations to interpolate), and with lower_order_final, when num_steps < 15 (or at
+  any length with at_any_length, as the official UniPC), also min(., num_steps - i) so the last
+  step is first order (DPM-Solver's `lower_order_final`)."""
   i = np.arange(num_steps)
   orders = np.minimum(order, i + 1)
-  if lower_order_final and num_steps < LOWER_ORDER_FINAL_BELOW:
+  if lower_order_final and (at_any_length or num_steps < LOWER_ORDER_FINAL_BELOW):
     orders = np.minimum(orders, num_steps - i)
   return orders.astype(np.int32)
 
@@ -62,8 +64,10 @@ class LogSNRSteps(NamedTuple):
   order: jax.Array  # int32: the step's order (step_orders)
 
 
-def log_snr_steps(sde, times, history: int, order: int, lower_order_final: bool) -> LogSNRSteps:
-  """The steps over `times` (n,) (decreasing, n >= 2) with `history` previous step sizes each."""
+def log_snr_steps(sde, times, history: int, order: int, lower_order_final: bool,
+                  at_any_length: bool = False) -> LogSNRSteps:
+  """The steps over `times` (n,) (decreasing, n >= 2) with `history` previous step sizes each
+  (orders: step_orders)."""
   a, s = sde.marginal_coeffs(times)
   lam = jnp.log(a) - jnp.log(s)
   h = lam[1:] - lam[:-1]
@@ -71,7 +75,8 @@ def log_snr_steps(sde, times, history: int, order: int, lower_order_final: bool)
   h_prev = [jnp.where(index >= k, jnp.roll(h, k), h) for k in range(1, history + 1)]
   h_prev = jnp.stack(h_prev, axis=1) if history else jnp.zeros((h.shape[0], 0), h.dtype)
   return LogSNRSteps(index, times[:-1], times[1:], a[1:], s[1:], s[1:] / s[:-1], h, h_prev,
-                     jnp.asarray(step_orders(h.shape[0], order, lower_order_final)))
+                     jnp.asarray(step_orders(h.shape[0], order, lower_order_final,
+                                             at_any_length)))
 
 
 def final_denoise(fns, x, times, denoise: bool):

@@ -23,24 +23,34 @@ class PCSteps(NamedTuple):
   sigma_next: jax.Array
 
 
+def table_levels(sde, times, n: int):
+  """Level of each time (n,) in the SDE's n-level table, as the released code picks it:
+  floor(t (n - 1) / T), int32 (on the uniform grid from T to eps = 1e-5, level n - 1 - i)."""
+  return (times * (n - 1) / sde.T).astype(jnp.int32)
+
+
 def pc_steps(sde, times, use_tables: bool) -> PCSteps:
   """The steps of a PC run visiting `times` (n,) (decreasing, T to eps).
 
-  use_tables: the chain is the SDE's own n-level table (sde.discrete_levels(n): the released
-  code's SMLD / DDPM discretisation, which it pairs with the uniform grid of N steps); otherwise
-  the exact transition kernels between consecutive grid times (any grid, any n).
+  use_tables: the released code's discretisation, which it pairs with the uniform grid of N
+  steps: the SDE's n-level chain (sde.released_step; SMLD / DDPM tables) at the level
+  table_levels picks, and Euler-Maruyama's dt = -T / n; otherwise the exact transition kernels
+  between consecutive grid times (any grid, any n) and dt the grid's spacing.
   """
   n = times.shape[0]
+  if use_tables:
+    level = table_levels(sde, times, n)
+    a, b = sde.released_step(times, level, n)
+    sigmas = sde.discrete_levels(n).sigmas
+    sigma_next = jnp.where(level > 0, sigmas[jnp.maximum(level - 1, 0)], 0.0)
+    return PCSteps(times, jnp.full((n,), -sde.T / n, times.dtype), a, b, sigmas[level],
+                   sigma_next)
   gaps = times[:-1] - times[1:]
   dt = -jnp.concatenate([gaps, gaps[-1:] if n > 1 else times])  # one step: from T to 0
-  if use_tables:
-    levels = jax.tree.map(lambda v: v[::-1], sde.discrete_levels(n))
-    a, b, sigma = levels.a, levels.b, levels.sigmas
-  else:
-    a_end, b_end = sde.marginal_coeffs(times[-1:])  # the last step starts from clean data
-    a, b = sde.transition_coeffs(times[1:], times[:-1])
-    a, b = jnp.concatenate([a, a_end]), jnp.concatenate([b, b_end])
-    sigma = sde.marginal_coeffs(times)[1]
+  a_end, b_end = sde.marginal_coeffs(times[-1:])  # the last step starts from clean data
+  a, b = sde.transition_coeffs(times[1:], times[:-1])
+  a, b = jnp.concatenate([a, a_end]), jnp.concatenate([b, b_end])
+  sigma = sde.marginal_coeffs(times)[1]
   return PCSteps(times, dt, a, b, sigma, jnp.concatenate([sigma[1:], jnp.zeros(1)]))
 
 

@@ -76,12 +76,12 @@ def _correct(m_next, m_now, parts):
 
 
 def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = True,
-          denoise: bool = True, variant: str = "bh2"):
+          denoise: bool = True, variant: str = "bh2", lower_order_final_always: bool = False):
   """UniPC-`order` (1 to 3; of accuracy order + 1, without lower_order_final) over `times` (n,)
   (T to eps): n - 1 steps of UniP then UniC (none after the last), then the denoising step
   D(x, eps) if `denoise`. With lower_order_final and fewer than 15 steps the last steps' orders
-  drop, to 1 at the last (DPM-Solver's rule; the official UniPC drops them at any number of
-  steps). variant: B(h), 'bh2' or 'bh1' (see above). keys (B, key): per-sample keys (the prior
+  drop, to 1 at the last (DPM-Solver's rule); with lower_order_final_always too, at any number
+  of steps, as the official UniPC (wl-zhao/UniPC) does. variant: B(h), 'bh2' or 'bh1' (see above). keys (B, key): per-sample keys (the prior
   from step 0). NFE = n - 1 (+ 1 to denoise)."""
   if order not in UNIPC_ORDERS:
     raise ArgumentError("order", f"{{arg}} of unipc must be one of {UNIPC_ORDERS}; got {order}.")
@@ -100,7 +100,8 @@ def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = Tru
     return (x, (m_next,) + m[:-1]), None
 
   if n > 1:
-    steps = log_snr_steps(fns.sde, times, order - 1, order, lower_order_final)
+    steps = log_snr_steps(fns.sde, times, order - 1, order, lower_order_final,
+                          lower_order_final_always)
     m = (fns.denoise(x, vec(times[0])),) + (jnp.zeros_like(x),) * (order - 1)
     (x, m), _ = jax.lax.scan(body, (x, m), jax.tree.map(lambda v: v[:-1], steps))
     last = jax.tree.map(lambda v: v[-1], steps)

@@ -87,6 +87,14 @@ class SDE(abc.ABC):
     a = a_to / a_from
     return a, jnp.sqrt(jnp.maximum(jnp.square(s_to) - jnp.square(a * s_from), 0.0))
 
+  def released_step(self, t, level, n: int):
+    """(a, b) of the released code's one-step discretisation x_level = a x_{level-1} + b z (its
+    `discretize`) at times t (K,) on levels `level` (K,) int32 of an n-level chain: the SDE's own
+    table (discrete_levels) by default."""
+    del t
+    levels = self.discrete_levels(n)
+    return levels.a[level], levels.b[level]
+
   def ancestral_std(self, b, sigma, sigma_next):
     """Std of the ancestral step's noise from level sigma to the less noisy sigma_next, whose
     forward transition has std b (scalars or (B,)): b itself, DDPM's sigma_t^2 = beta_t (Ho et al.

@@ -138,6 +138,13 @@ class SubVPSDE(VPSDE):
   def transition_coeffs(self, t_from, t_to):
     return SDE.transition_coeffs(self, t_from, t_to)
 
+  def released_step(self, t, level, n: int):
+    """The released code has no sub-VP table: Euler-Maruyama of Eq. 17 over dt = 1 / n at t
+    (its SDE.discretize), a = 1 - beta(t) / (2 n), b = g(t) / sqrt(n)."""
+    del level
+    drift, diffusion = self.sde(jnp.ones_like(t), t)
+    return 1.0 + drift / n, diffusion / np.sqrt(n)
+
   def discrete_levels(self, n: int) -> DiscreteLevels:
     """The DDPM table's mean coefficients with the sub-VP std 1 - a^2 at each level."""
     _, alphas_cumprod = self.discrete_alphas_cumprod(n)

@@ -166,14 +166,18 @@ def test_table_steps_are_the_released_formulas(name, predictor, i):
   np.testing.assert_allclose(x, mean + std * Z, rtol=1e-5, atol=1e-6)
 
 
-def test_euler_maruyama_uses_the_grid_spacing():
+@pytest.mark.parametrize("use_tables", [True, False])
+def test_euler_maruyama_steps_by_the_released_dt_or_the_grid_spacing(use_tables):
+  """With the released tables dt = -1 / N (score_sde's EulerMaruyamaPredictor), else the grid's
+  spacing, here -(1 - eps) / (N - 1)."""
   sde = VPSDE(N=N)
   times = make_grid(sde, "uniform", N, 1e-3)
-  step = jax.tree.map(lambda v: v[3], pc_steps(sde, times, True))
+  step = jax.tree.map(lambda v: v[3], pc_steps(sde, times, use_tables))
   t = jnp.full((3,), times[3])
   drift, g = sde.reverse(FNS_SCORE).sde(X, t)
-  dt = float(times[4] - times[3])
-  np.testing.assert_allclose(dt, -(1 - 1e-3) / (N - 1), rtol=1e-4)
+  dt = -1 / N if use_tables else float(times[4] - times[3])
+  if not use_tables:
+    np.testing.assert_allclose(dt, -(1 - 1e-3) / (N - 1), rtol=1e-4)
   x, x_mean = get_predictor("euler_maruyama").update(ModelFns(sde, FNS_SCORE), X, step, Z, False)
   np.testing.assert_allclose(x_mean, X + drift * dt, rtol=1e-5)
   np.testing.assert_allclose(x, X + drift * dt + g[:, None] * np.sqrt(-dt) * Z, rtol=1e-5)

@@ -163,6 +163,15 @@ def test_every_grid_runs_from_t_to_eps(name):
     assert np.all(np.diff(times) < 0), (name, times)
 
 
+def test_grid_options_are_config_keys_and_another_grid_s_option_is_one_line():
+  spec = "configs/gmm_analytic.py:vpsde"
+  config = load_config(spec, {"sampling.grid": "ays", "sampling.grid_data_std": 0.3})
+  assert samplers.grid_options("ays", config.sampling) == {"data_std": 0.3}
+  with pytest.raises(ValueError, match=r"^sampling.grid_data_std is an option of grid ays, not "
+                     r"of sampling.grid='edm'"):
+    load_config(spec, {"sampling.grid": "edm", "sampling.grid_data_std": 0.3})
+
+
 @pytest.mark.parametrize("name", sorted(models.PARAMETERIZATIONS))
 def test_every_parameterisation_s_score_is_its_denoiser_s(name):
   """score = (a D - x) / s^2 (Tweedie) with D = c_skip x~ + c_out F(c_in x~, c_noise), x~ = x / a,

@@ -31,7 +31,7 @@ def section_keys(section: str):
 
 
 def sampling_keys():
-  """Context in which solver and grid errors name their config.sampling key (ALIASES)."""
+  """Context in which solver errors name their config.sampling key (ALIASES)."""
   return config_keys(lambda argument: "sampling." + samplers.solvers.CONFIG_KEY.get(argument,
                                                                                    argument))
 
@@ -360,8 +360,9 @@ def build_sampler(config, sde, score_model, conditions=()):
   solver = samplers.get_solver(s.method)
   options = samplers.solver_options(s.method, s)
   check_solver_fits(s.method, conditions)
-  with sampling_keys():
-    times = samplers.make_grid(sde, s.grid, s.num_steps, s.eps, s.grid_rho) if solver.uses_grid else None
+  with config_keys(lambda a: f"sampling.{a}" if a in ("num_steps", "eps") else f"sampling.grid_{a}"):
+    times = (samplers.make_grid(sde, s.grid, s.num_steps, s.eps, **samplers.grid_options(s.grid, s))
+             if solver.uses_grid else None)
   shape, condition = data_info(config).shape, conditioning.compose(conditions)
 
   def run(params, keys, data):
