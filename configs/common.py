@@ -69,9 +69,28 @@ def sampling_section(mask: str = "box", **values) -> ml_collections.ConfigDict:
   s.num_samples = 50_000                        # samples written by --mode=sample (FID uses 50k)
   s.batch_size = 1024                           # samples per jitted call (global, split over devices)
   s.task = "unconditional"                      # workflows.sample.TASKS: unconditional | inpaint | colorize | super_resolution
+  s.latents_from = ""                           # latents.npz of --mode=encode to decode instead of prior draws
+  s.interpolate = 0                             # latents_from: K > 0 decodes K slerp points between latents 2i and 2i + 1
   s.guidance = guidance_section()               # label conditions, any task
   s.inverse = inverse_section(mask)             # observation conditions: tasks inpaint | colorize | super_resolution
   return _with_values(s, values)
+
+
+def schedule_section(**values) -> ml_collections.ConfigDict:
+  """--mode=schedule: a time schedule for config.sampling's solver and num_steps, written to
+  workdir/schedules/NAME.json (sample with --config.sampling.grid=file
+  --config.sampling.grid_path=NAME)."""
+  c = ml_collections.ConfigDict()
+  c.method = "gits"                             # gits (dynamic programming, Chen et al. 2024) | learned (LD3-style)
+  c.name = ""                                   # file name ("": METHOD_SOLVER_NUMSTEPS)
+  c.num_samples = 256                           # prior draws the schedule is fitted on (as many again held out)
+  c.fine_steps = 64                             # fine grid (edm, sampling.grid_rho) of the teacher and of GITS's choices
+  c.teacher = "heun"                            # the teacher's solver (samplers.SOLVERS, deterministic)
+  c.teacher_substeps = 4                        # teacher steps per fine interval
+  c.iterations = 200                            # learned: Adam steps on the schedule's logits
+  c.learning_rate = 0.05                        # learned: Adam's step size
+  c.save_every = 20                             # learned: iterations between saved states (resume)
+  return _with_values(c, values)
 
 
 def eval_section(**values) -> ml_collections.ConfigDict:

@@ -49,6 +49,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   config.sampling = sampling = common.sampling_section()  # samplers: configs/common.py
   sampling.corrector = "langevin"               # samplers.CORRECTORS: langevin (released) | langevin_per_sample |
                                                 # mala | ald | none
+  config.schedule = common.schedule_section()
   config.eval = common.eval_section()
 
   config.data = data = ml_collections.ConfigDict()

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from configs.errors import ArgumentError
-from samplers.per_sample_keys import per_sample_normal, per_sample_prior
+from samplers.per_sample_keys import per_sample_normal
 from sde_lib import batch_expand
 
 
@@ -19,7 +19,7 @@ def ddim_sample(fns, times, keys, shape, eta: float = 0.0, denoise: bool = True)
   the prior from step 0 of each, step i's noise from step i + 1."""
   if eta < 0:
     raise ArgumentError("eta", f"{{arg}} must be >= 0; got {eta}.")
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
 
   def body(x, inputs):
     i, t, t_next = inputs

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from samplers.multistep import final_denoise, log_snr_steps, phi_functions
-from samplers.per_sample_keys import per_sample_normal, per_sample_prior
+from samplers.per_sample_keys import per_sample_normal
 
 
 def _first_order(x, m, step):
@@ -63,7 +63,7 @@ def _multistep_sample(fns, times, keys, shape, order, update, lower_order_final,
   """n - 1 steps x <- update(x, (m_i, m_{i-1}, ...), step) over `times` (n,), each after one model
   call m_i = D(x, t_i), then the denoising step: (samples (B, *shape), n - 1 + denoise NFE)."""
   n = times.shape[0]
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
 
   def body(carry, step):
     x, m = carry

@@ -13,7 +13,7 @@ last step, to sigma = 0 (D(x, sigma^_{n-1})), is churned too, as in Alg. 2 and k
 import jax
 import jax.numpy as jnp
 
-from samplers.per_sample_keys import per_sample_normal, per_sample_prior
+from samplers.per_sample_keys import per_sample_normal
 from sde_lib import batch_expand
 
 SQRT2_MINUS_1 = 2.0**0.5 - 1.0
@@ -61,7 +61,7 @@ def _edm_sample(fns, times, keys, shape, second_order: bool, s_churn: float, s_t
       x_next = x_tilde + (sigma_next - sigma) * 0.5 * (d + _direction(fns, x_euler, sigma_next))
     return _constrain_unscaled(fns, x_next, t_next, i + 1), None
 
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
   x_tilde = x / batch_expand(fns.sde.marginal_coeffs(jnp.full(x.shape[:1], times[0], x.dtype))[0], x)
   x_tilde, _ = jax.lax.scan(body, x_tilde, (jnp.arange(n - 1), sigmas[:-1], sigmas[1:], times[1:],
                                             gammas[:-1]))

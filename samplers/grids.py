@@ -11,10 +11,11 @@ eps to noise-free data (the denoising step; see each solver). Spacings:
   quadratic       t - eps quadratic in the step index, dense near eps (DDIM's 'quad' skip);
   time_quadratic  uniform in sqrt(t) (DPM-Solver's 'time_quadratic' skip);
   ays             uniform in arctan(sigma / c) for data of std c (Sabour et al. 2024, "Align Your
-                  Steps", Sec. 3.3: the optimal schedule for Gaussian data of that std).
+                  Steps", Sec. 3.3: the optimal schedule for Gaussian data of that std);
+  file            the times of a schedule file (samplers.schedules: GITS, learned), grid_path.
 
 A grid is `fn(sde, n, eps, **options) -> times (n,)`; its keyword options are the config keys
-sampling.grid_<option> (grid_rho, grid_data_std), passed by grid_options.
+sampling.grid_<option> (grid_rho, grid_data_std, grid_path), passed by grid_options.
 """
 import inspect
 
@@ -22,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from configs.errors import ArgumentError, UserError
+from samplers.schedules import from_file
 
 
 def _levels(sde, eps: float):
@@ -63,7 +65,7 @@ def ays(sde, n: int, eps: float, data_std: float = 0.5):
 
 
 GRIDS = {"uniform": uniform, "edm": edm, "logsnr": logsnr, "quadratic": quadratic,
-         "time_quadratic": time_quadratic, "ays": ays}
+         "time_quadratic": time_quadratic, "ays": ays, "file": from_file}
 
 
 def get_grid(name: str):
@@ -87,7 +89,10 @@ def grid_options(name: str, settings) -> dict:
 
 
 def check_grid_option_keys(name: str, keys) -> None:
-  """One line for a grid_<option> key (among `keys`) that grid `name` does not take."""
+  """One line for a grid_<option> key (among `keys`) that grid `name` does not take (an
+  unknown grid is left to get_grid)."""
+  if name not in GRIDS:
+    return
   takes = {f"grid_{p}" for p in inspect.signature(get_grid(name)).parameters}
   for key in set(keys) & set(grid_option_defaults()) - takes:
     takers = sorted(g for g in GRIDS if key[len("grid_"):] in inspect.signature(GRIDS[g]).parameters)

@@ -11,7 +11,6 @@ import numpy as np
 
 from configs.errors import ArgumentError
 from samplers.edm import _constrain_unscaled, _direction
-from samplers.per_sample_keys import per_sample_prior
 from sde_lib import batch_expand
 
 # Adams-Bashforth weights of d_i, d_{i-1}, d_{i-2}, d_{i-3} at orders 1 to 4.
@@ -29,7 +28,7 @@ def ipndm(fns, times, keys, shape, max_order: int = 4, denoise: bool = True):
   sigmas = fns.sde.noise_level(times)
   orders = np.minimum(np.arange(1, n), max_order)
   weights = jnp.asarray(np.asarray(ADAMS_BASHFORTH)[orders - 1], sigmas.dtype)  # (n - 1, 4)
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
   first = jnp.full(x.shape[:1], times[0], x.dtype)
   x_tilde = x / batch_expand(fns.sde.marginal_coeffs(first)[0], x)
 

@@ -10,10 +10,15 @@ which shifts D by s^2 / a times the term; constraints on the state (inpainting's
 the `project` hook that grid solvers apply after every update: project(x (B, ...), t (B,) or
 None, step) -> x, t being the time x is at (None: clean data, after the final denoising step)
 and step an int that keys the hook's per-sample noise.
+
+A solver's state at times[0] is `initial(keys, shape)`: the prior sample from key step 0, or the
+`start` hook's state (given latents to decode; data to encode along an increasing grid; a
+teacher's state for a one-step cost).
 """
 import dataclasses
 from typing import Callable
 
+from samplers.per_sample_keys import per_sample_prior
 from sde_lib import SDE, ScoreFn, batch_expand
 from sde_lib.tweedie import denoiser_from_score, eps_from_denoiser
 
@@ -27,6 +32,7 @@ class ModelFns:
   score: ScoreFn | None
   project: Callable | None = None
   denoiser: Callable | None = None
+  start: Callable | None = None  # (keys (B, key), shape) -> x (B, *shape) at times[0]
 
   @classmethod
   def from_denoiser(cls, sde: SDE, denoiser: Callable) -> "ModelFns":
@@ -51,6 +57,17 @@ class ModelFns:
       return denoised, eps_from_denoiser(x, denoised, a, s)
     score = self.score(x, t)
     return denoiser_from_score(x, score, a, s), -batch_expand(s, x) * score
+
+  def initial(self, keys, shape):
+    """The state (B, *shape) at the grid's first time: start(keys, shape), or without a start
+    hook the prior sample from key step 0."""
+    if self.start is None:
+      return per_sample_prior(self.sde, keys, 0, shape)
+    return self.start(keys, shape)
+
+  def with_start(self, start: Callable) -> "ModelFns":
+    """This model with the start hook (keys, shape) -> x at times[0]."""
+    return dataclasses.replace(self, start=start)
 
   def constrain(self, x, t, step):
     """The project hook applied to x at time t (B,) (None: clean data); identity without one."""

@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 
 from configs.errors import UserError
-from samplers.per_sample_keys import per_sample_prior
 
 # name -> (solver class, new vector-field evaluations per step; all three reuse the last stage).
 ODE_SOLVERS = {
@@ -74,7 +73,7 @@ def ode_sample(fns, keys, shape, rtol: float = 1e-5, atol: float = 1e-5, method:
     raise UserError("The adaptive ODE solver cannot apply a per-step projection (e.g. "
                      "inpainting's replacement); use a grid solver (pc, ddim, heun, ...).")
   drift = flow_drift(fns)
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
   solve = lambda y: integrate(lambda t, v: drift(v, t), y, fns.sde.T, eps, method, rtol, atol,
                               max_steps)
   if whole_batch:

@@ -5,7 +5,7 @@ import jax
 import jax.numpy as jnp
 
 from samplers.correctors import get_corrector
-from samplers.per_sample_keys import per_sample_normal, per_sample_prior, step_keys
+from samplers.per_sample_keys import per_sample_normal, step_keys
 from samplers.predictors import get_predictor
 
 
@@ -76,7 +76,7 @@ def pc_sample(fns, steps: PCSteps, keys, shape, predictor: str, corrector: str, 
   Song & Ermon 2020, Sec. 3.3).
   """
   predict, correct = get_predictor(predictor), get_corrector(corrector)
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
   vec = lambda t: jnp.full((x.shape[0],), t, x.dtype)
   n = steps.t.shape[0]
   t_next = jnp.concatenate([steps.t[1:], steps.t[-1:]])  # the last step's noisy x: still at eps

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from configs.errors import ArgumentError
 from samplers.correctors import get_corrector
 from samplers.pc import pc_nfe
-from samplers.per_sample_keys import per_sample_normal, per_sample_prior, step_keys
+from samplers.per_sample_keys import per_sample_normal, step_keys
 from samplers.predictors import get_predictor
 
 # Streams of each sample's key: predictor noise, corrector noise, jump-back noise.
@@ -49,7 +49,7 @@ def repaint_sample(fns, steps, keys, shape, predictor: str, corrector: str, snr:
   predict, correct = get_predictor(predictor), get_corrector(corrector)
   pred_keys, corr_keys, jump_keys = (step_keys(keys, s) for s in
                                      (PREDICT_STREAM, CORRECT_STREAM, JUMP_STREAM))
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
   vec = lambda t: jnp.full((x.shape[0],), t, x.dtype)
   n = steps.t.shape[0]
   t_next = jnp.concatenate([steps.t[1:], steps.t[-1:]])

@@ -10,8 +10,9 @@ The contract of `sample(fns, times, keys, shape, **options) -> (x, nfe)`:
   model, e.g. PFGM++'s non-Gaussian kernel, is then refused with one line).
 - times: the grid (samplers.grids, (n,) from T down to eps) for grid solvers; None for adaptive
   ones (`uses_grid` False). n is num_steps.
-- keys (B, key): per-sample keys (samplers.per_sample_keys). The prior sample comes from key
-  step 0, the noise of grid step i from step i + 1; other draws use streams of their own
+- keys (B, key): per-sample keys (samplers.per_sample_keys). The state at times[0] is
+  fns.initial(keys, shape) (the prior sample from key step 0, or the start hook's state: latents
+  to decode, data to encode along an increasing grid), the noise of grid step i from step i + 1; other draws use streams of their own
   (fold_in with a constant), never the batch index, so samples do not depend on the batch.
 - Projection: after every update to a state at time t the solver calls fns.constrain(x, t (B,),
   step) with a step number unique within the run, and on the output fns.constrain(x, None, step)
@@ -43,6 +44,9 @@ class Solver(NamedTuple):
   projects: bool = True  # applies fns.project after every update
   # options -> whether each sample is solved alone (conditions are then applied per sample).
   solves_each_sample: Callable = lambda options: False
+  # options (all of them) -> whether the solve is deterministic, so that it also runs up an
+  # increasing grid (ODE inversion: --mode=encode).
+  deterministic: Callable = lambda options: False
 
 
 def _use_tables(sde, times, use_tables, grid: str) -> bool:
@@ -87,14 +91,14 @@ SOLVERS = {
     "repaint": Solver(repaint_grid_sample, needs_score=True),
     "ode": Solver(adaptive_ode_sample, uses_grid=False, needs_score=True, projects=False,
                   solves_each_sample=lambda options: not options.get("whole_batch", False)),
-    "ddim": Solver(ddim_sample),
-    "heun": Solver(heun_sample),
-    "euler": Solver(euler_sample),
-    "dpm_solver_2m": Solver(dpm_solver_2m),
-    "dpm_solver_3m": Solver(dpm_solver_3m),
+    "ddim": Solver(ddim_sample, deterministic=lambda options: options["eta"] == 0),
+    "heun": Solver(heun_sample, deterministic=lambda options: options["s_churn"] == 0),
+    "euler": Solver(euler_sample, deterministic=lambda options: options["s_churn"] == 0),
+    "dpm_solver_2m": Solver(dpm_solver_2m, deterministic=lambda options: True),
+    "dpm_solver_3m": Solver(dpm_solver_3m, deterministic=lambda options: True),
     "dpm_solver_sde_2m": Solver(dpm_solver_sde_2m, needs_score=True),
-    "unipc": Solver(unipc),
-    "ipndm": Solver(ipndm),
+    "unipc": Solver(unipc, deterministic=lambda options: True),
+    "ipndm": Solver(ipndm, deterministic=lambda options: True),
 }
 
 # config.sampling key -> solver parameter, for the released (and older) key names.

@@ -29,7 +29,6 @@ import jax.numpy as jnp
 
 from configs.errors import ArgumentError
 from samplers.multistep import final_denoise, log_snr_steps, phi_functions
-from samplers.per_sample_keys import per_sample_prior
 
 UNIPC_ORDERS = (1, 2, 3)
 UNIPC_VARIANTS = ("bh1", "bh2")
@@ -88,7 +87,7 @@ def unipc(fns, times, keys, shape, order: int = 2, lower_order_final: bool = Tru
   if variant not in UNIPC_VARIANTS:
     raise ArgumentError("variant", f"{{arg}} must be one of {UNIPC_VARIANTS}; got {variant!r}.")
   n = times.shape[0]
-  x = per_sample_prior(fns.sde, keys, 0, shape)
+  x = fns.initial(keys, shape)
   vec = lambda v: jnp.full((x.shape[0],), v, x.dtype)
 
   def body(carry, step):

@@ -156,9 +156,13 @@ def test_a_solver_registered_here_samples_through_build_sampler(monkeypatch):
 # --- the other sampling-layer registries ------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(samplers.GRIDS))
-def test_every_grid_runs_from_t_to_eps(name):
+def test_every_grid_runs_from_t_to_eps(name, tmp_path):
   for sde, eps in ((SDE, EPS), (EDMSDE(), 0.002)):
-    times = np.asarray(make_grid(sde, name, 12, eps))
+    options = {}
+    if name == "file":  # a schedule file of this SDE's edm grid
+      options["path"] = str(tmp_path / f"{sde.T}.json")
+      samplers.schedules.write_schedule(options["path"], make_grid(sde, "edm", 12, eps))
+    times = np.asarray(make_grid(sde, name, 12, eps, **options))
     assert times.shape == (12,) and times[0] == sde.T and np.isclose(times[-1], eps)
     assert np.all(np.diff(times) < 0), (name, times)
 

@@ -22,7 +22,7 @@ from configs.errors import UserError, config_keys
 from training import checkpoints, losses
 from training.state import create_train_state, lr_schedule, make_optimizer
 
-RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2}
+RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2, "schedule": 3}
 
 
 def section_keys(section: str):
@@ -352,7 +352,8 @@ def check_solver_fits(name: str, conditions, score: bool = True) -> None:
 
 
 def build_sampler(config, sde, score_model, conditions=()):
-  """(params {"score": ..., ...}, keys (B, key), data {"labels": (B,), "y": (B, ...)} or {}) ->
+  """(params {"score": ..., ...}, keys (B, key), data {"labels": (B,), "y": (B, ...), "latents":
+  (B, ...)}, each optional) ->
   (samples (B, ...), nfe (B,) int32): samplers.SOLVERS[sampling.method] with the config.sampling
   keys its signature names, on the model with `conditions` (conditioning.Condition) applied in
   order. Solvers that solve each sample alone (the adaptive ODE) get each sample's data."""
@@ -367,6 +368,8 @@ def build_sampler(config, sde, score_model, conditions=()):
 
   def run(params, keys, data):
     fns = condition(model_fns(sde, score_model, params["score"]), params, data, keys)
+    if "latents" in data:  # decode given latents (--mode=encode's) instead of prior draws
+      fns = fns.with_start(lambda keys, shape: data["latents"])
     with sampling_keys():  # the solver checks its options as it is traced
       x, nfe = solver.sample(fns, times, keys, shape, **options)
     return x, jnp.broadcast_to(jnp.asarray(nfe, jnp.int32), (keys.shape[0],))

@@ -30,7 +30,8 @@ def _number(value: float) -> str:
 def sample_output_name(sampling) -> str:
   """The name of config.sampling's outputs: <task>[_<guidance>][_<inverse>]_<method>_<steps>, with
   guidance = the guidance method, class (class{label}, or all) and scale, inverse = the inverse
-  method (inpaint / colorize / super_resolution), and steps = the ODE solver for `ode`."""
+  method (inpaint / colorize / super_resolution), `decoded` or `interpolated{K}` from given
+  latents, and steps = the ODE solver for `ode`."""
   s, parts = sampling, [sampling.task]
   g = s.guidance
   if g.method != "none":
@@ -38,6 +39,8 @@ def sample_output_name(sampling) -> str:
               f"scale{_number(g.scale)}"]
   if s.task != "unconditional":
     parts.append(s.inverse.method)
+  if s.latents_from:
+    parts.append(f"interpolated{s.interpolate}" if s.interpolate else "decoded")
   parts += [s.method, s.ode_solver if s.method == "ode" else str(s.num_steps)]
   return "_".join(parts)
 
@@ -53,21 +56,26 @@ def _stems(directory: pathlib.Path, name: str):
     yield directory / f"{name}_{k}"
 
 
-def sample_output_stem(workdir, sampling) -> pathlib.Path:
-  """WORKDIR/samples/NAME (sample_output_name), or NAME_2, NAME_3, ... if that is taken: the first
-  stem with none of .npz / .png / .json written. Claims it by writing NAME.json (the resolved
-  sampling settings) exclusively, so that runs in parallel never share a stem."""
-  directory = pathlib.Path(workdir) / SAMPLES_DIR
-  settings = json.dumps(sampling.to_dict(), indent=2, sort_keys=True) + "\n"
-  for stem in _stems(directory, sample_output_name(sampling)):
+def claim_stem(directory: pathlib.Path, name: str, settings: dict) -> pathlib.Path:
+  """directory/NAME, or NAME_2, NAME_3, ... if that is taken: the first stem with none of .npz /
+  .png / .json written. Claims it by writing NAME.json (`settings`) exclusively, so that runs in
+  parallel never share a stem."""
+  text = json.dumps(settings, indent=2, sort_keys=True) + "\n"
+  for stem in _stems(directory, name):
     if any(output_file(stem, suffix).exists() for suffix in OUTPUT_SUFFIXES):
       continue
     try:
-      write_text_atomic(output_file(stem, ".json"), settings, overwrite=False)
+      write_text_atomic(output_file(stem, ".json"), text, overwrite=False)
     except FileExistsError:
       continue
     return stem
-  raise FileExistsError(f"{directory}: no free name for {sample_output_name(sampling)}")
+  raise FileExistsError(f"{directory}: no free name for {name}")
+
+
+def sample_output_stem(workdir, sampling) -> pathlib.Path:
+  """WORKDIR/samples/NAME (sample_output_name), claimed with the resolved sampling settings."""
+  return claim_stem(pathlib.Path(workdir) / SAMPLES_DIR, sample_output_name(sampling),
+                    sampling.to_dict())
 
 
 def latest_sample_output(workdir, sampling) -> pathlib.Path | None:

@@ -17,7 +17,7 @@ import numpy as np
 import samplers
 from configs.errors import UserError
 from parallel import DataParallel
-from workflows import build, guidance, inverse, outputs
+from workflows import build, encode, guidance, inverse, outputs, schedule
 from workflows.batches import map_global_batches
 
 OBSERVATION_TASKS = ("inpaint", "colorize", "super_resolution")
@@ -42,32 +42,33 @@ def check_task(config) -> None:
 
 
 def make_sample_fn(config, sde, score_model, parallel: DataParallel, conditions=()):
-  """Jitted (params {"score": ..., ...}, indices (B,) int32, y (B, ...) or None) -> (samples
-  (B, ...), nfe (B,), labels (B,)): sample i from the sampling stream's key folded with i, with
-  the label of i (sampling.guidance) and its observation y, batch-sharded over all devices."""
+  """Jitted (params {"score": ..., ...}, indices (B,) int32, y (B, ...) or None, latents (B, ...)
+  or None) -> (samples (B, ...), nfe (B,), labels (B,)): sample i from the sampling stream's key
+  folded with i, with the label of i (sampling.guidance), its observation y, and from the given
+  latents instead of a prior draw, batch-sharded over all devices."""
   base_key = build.stream_key(config, "sample")
   sampler = build.build_sampler(config, sde, score_model, conditions)
   g = config.sampling.guidance
 
-  def sample_fn(params, indices, y):
+  def sample_fn(params, indices, y, latents):
     labels = guidance.sample_labels(indices, g.class_label, config.data.num_classes)
-    data = {"labels": labels} if y is None else {"labels": labels, "y": y}
+    data = {"labels": labels, **({} if y is None else {"y": y}),
+            **({} if latents is None else {"latents": latents})}
     return (*sampler(params, samplers.sample_keys(base_key, indices), data), labels)
 
-  return jax.jit(sample_fn, in_shardings=(parallel.replicated, parallel.batch, parallel.batch),
+  return jax.jit(sample_fn, in_shardings=(parallel.replicated,) + (parallel.batch,) * 3,
                  out_shardings=(parallel.batch,) * 3)
 
 
 def draw_samples(sample_fn, params, parallel: DataParallel, batch_size: int, num_samples: int,
-                 first: int = 0, progress: bool = True, y=None, per_input: int = 1):
+                 first: int = 0, progress: bool = True, y=None, per_input: int = 1, latents=None):
   """Samples first..first+num_samples-1 (numpy, (num_samples, ...)), their NFE and labels; y
-  (K, ...): the observations, sample i seeing y[i // per_input]. progress: a bar over batches."""
-  if y is None:
-    inputs = lambda idx: (idx.astype(np.int32), None)
-  else:
-    inputs = lambda idx: (idx.astype(np.int32), y[np.minimum(idx // per_input, len(y) - 1)])
-  return map_global_batches(lambda idx, obs: sample_fn(params, idx, obs), num_samples, batch_size,
-                            parallel, inputs, "sample", first, progress=progress)
+  (K, ...): the observations, sample i seeing y[i // per_input]; latents (num_samples, ...):
+  sample i decoded from latents[i]. progress: a bar over batches."""
+  rows = lambda array, idx: None if array is None else array[np.minimum(idx, len(array) - 1)]
+  inputs = lambda idx: (idx.astype(np.int32), rows(y, idx // per_input), rows(latents, idx))
+  return map_global_batches(lambda idx, obs, z: sample_fn(params, idx, obs, z), num_samples,
+                            batch_size, parallel, inputs, "sample", first, progress=progress)
 
 
 def failed_samples(x: np.ndarray) -> np.ndarray:
@@ -79,7 +80,8 @@ def failed_samples(x: np.ndarray) -> np.ndarray:
 class SamplingRun:
   """What sampling config.sampling needs, built once: the jitted sample_fn, its params, the
   number of samples, the observations y (K, ...) (None: no inverse task) with their arrays
-  (observations, inputs, masks) and observation."""
+  (observations, inputs, masks) and observation, and the latents to decode (None: prior
+  draws)."""
 
   config: object
   sample_fn: object
@@ -88,6 +90,7 @@ class SamplingRun:
   y: object = None
   arrays: dict = dataclasses.field(default_factory=dict)
   observation: object = None
+  latents: object = None
 
 
 def prepare(config, workdir, score_params=None) -> SamplingRun:
@@ -95,6 +98,7 @@ def prepare(config, workdir, score_params=None) -> SamplingRun:
   score_params: its EMA params, replicated, if already loaded (else the newest checkpoint's)."""
   build.check_config(config)
   check_task(config)
+  config = schedule.with_schedule_file(config, workdir)
   workdir, s = pathlib.Path(workdir), config.sampling
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)
@@ -109,6 +113,10 @@ def prepare(config, workdir, score_params=None) -> SamplingRun:
     y = inverse.observe(config, observation, inputs)
     count = len(inputs) * s.inverse.samples_per_input
     arrays = dict(observations=y, inputs=inputs, **({} if mask is None else {"masks": mask}))
+  latents = None
+  if s.get("latents_from"):
+    latents = encode.load_latents(config, build.data_info(config).shape)
+    count, arrays = len(latents), dict(arrays, latents=latents)
   if score_params is None:
     score_params = build.load_score_params(config, workdir, score_model, parallel.replicated)
   params = {"score": score_params}
@@ -118,7 +126,7 @@ def prepare(config, workdir, score_params=None) -> SamplingRun:
     conditions.insert(0, condition)
     params.update(extra)
   sample_fn = make_sample_fn(config, sde, score_model, parallel, conditions)
-  return SamplingRun(config, sample_fn, params, count, y, arrays, observation)
+  return SamplingRun(config, sample_fn, params, count, y, arrays, observation, latents)
 
 
 def draw(run: SamplingRun, progress: bool = True):
@@ -127,7 +135,8 @@ def draw(run: SamplingRun, progress: bool = True):
   s, parallel = run.config.sampling, DataParallel.over_all_devices()
   start = time.perf_counter()
   x, nfe, labels = draw_samples(run.sample_fn, run.params, parallel, s.batch_size, run.count,
-                                y=run.y, per_input=s.inverse.samples_per_input, progress=progress)
+                                y=run.y, per_input=s.inverse.samples_per_input, progress=progress,
+                                latents=run.latents)
   arrays = dict(run.arrays, samples=x, nfe=nfe, failed=failed_samples(x))
   if s.guidance.method != "none":
     arrays["labels"] = labels
