@@ -28,6 +28,7 @@ from typing import Callable, NamedTuple
 
 from configs.errors import UserError
 from samplers.ddim import ddim_sample
+from samplers.deis import deis
 from samplers.dpm_solver import dpm_solver_2m, dpm_solver_3m, dpm_solver_sde_2m
 from samplers.edm import euler_sample, heun_sample
 from samplers.ipndm import ipndm
@@ -99,6 +100,7 @@ SOLVERS = {
     "dpm_solver_sde_2m": Solver(dpm_solver_sde_2m, needs_score=True),
     "unipc": Solver(unipc, deterministic=lambda options: True),
     "ipndm": Solver(ipndm, deterministic=lambda options: True),
+    "deis": Solver(deis, deterministic=lambda options: True),
 }
 
 # config.sampling key -> solver parameter, for the released (and older) key names.

@@ -28,7 +28,10 @@ ORDERS = {"ddim": (1, 0.3), "euler": (1, 0.3), "heun": (2, 0.3), "dpm_solver_2m"
           "dpm_solver_3m": (3, 0.5), "unipc": (3, 0.3), "unipc_bh1": (3, 0.5),
           # iPNDM's equal-step Adams-Bashforth weights on the rho-spaced grid: second order
           # (fitted 1.96-2.26 over the five cases), not the fourth of equal steps.
-          "ipndm": (2, 0.3)}
+          "ipndm": (2, 0.3),
+          # DEIS-4: fitted 2.73-2.93 (last doubling 2.94-3.46): its warm-up steps at orders 1-3
+          # bound the rate at these step counts; each step integrates a cubic exactly (below).
+          "deis": (3, 0.5)}
 VARIANT_OF = {"unipc_bh1": ("unipc", dict(variant="bh1"))}  # order-test names of solver options
 # UniPC with B = -h ('bh1') is pre-asymptotic at 10 steps (error 1.3 vs 0.08 at 20 on vp-2d: its
 # corrections weigh -h where bh2 weighs expm1(-h), far apart at the 10-step grid's h ~ 1): fit
@@ -90,6 +93,24 @@ def test_convergence_order(name, case):
   assert abs(slope - order) < slack and abs(last_doubling - order) < slack, (errors, slope,
                                                                              last_doubling)
   assert errors[-1] < 0.2, errors
+
+
+def test_deis_steps_integrate_the_lagrange_polynomial_exactly():
+  """With eps a cubic in t, DEIS-4's step i (4 evaluations from step 3 on) is the exact integral
+  of eps over sigma, int_{sigma_i}^{sigma_{i+1}} eps(t(sigma)) dsigma (scipy's adaptive quad)."""
+  from scipy import integrate  # pylint: disable=import-outside-toplevel
+  from samplers.deis import deis_coefficients  # pylint: disable=import-outside-toplevel
+  sde = VPSDE()
+  cubic = lambda t: 1 + 2 * t - 3 * t**2 + 0.5 * t**3
+  with jax.enable_x64(True):
+    times = make_grid(sde, "edm", 8, 1e-3)
+    coefficients, t = np.asarray(deis_coefficients(sde, times, 4)), np.asarray(times)
+    sigma = lambda v: float(sde.noise_level(jnp.array([v]))[0])
+    along = lambda s: cubic(float(sde.time_at_noise_level(jnp.array([s]))[0]))
+    for i in range(3, 7):
+      exact = integrate.quad(along, sigma(t[i]), sigma(t[i + 1]), epsabs=1e-13, epsrel=1e-13)[0]
+      step = sum(coefficients[i, j] * cubic(t[i - j]) for j in range(4))
+      np.testing.assert_allclose(step, exact, rtol=1e-11)
 
 
 def test_order_test_fails_a_wrong_solver():
