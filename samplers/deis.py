@@ -26,7 +26,8 @@ def lagrange_basis(nodes, count, t):
   (S, K), count (S,) int, t (S, Q) -> (S, Q, K)."""
   k = nodes.shape[1]
   j, m = np.arange(k)[None, :, None], np.arange(k)[None, None, :]                 # (1, K, 1), (1, 1, K)
-  used = (m < count[:, None, None]) & (m != j)                                    # (S, K, K)
+  # (S, K, K): factor (j, m) of l_j, for used nodes only (no 0 / 0 where a node repeats)
+  used = (m < count[:, None, None]) & (j < count[:, None, None]) & (m != j)
   gaps = jnp.where(used, nodes[:, :, None] - nodes[:, None, :], 1.0)              # t_j - t_m
   factors = (t[:, :, None, None] - nodes[:, None, None, :]) / gaps[:, None]       # (S, Q, K, K)
   basis = jnp.prod(jnp.where(used[:, None], factors, 1.0), axis=-1)               # (S, Q, K)

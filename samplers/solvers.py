@@ -147,6 +147,13 @@ def solver_options(name: str, settings) -> dict:
           if key in settings}
 
 
+def all_options(name: str, settings) -> dict:
+  """Every keyword option of solver `name`: its signature's defaults, with those `settings` (a
+  mapping of config keys) sets."""
+  defaults = option_defaults(get_solver(name))
+  return {ALIASES.get(k, k): v for k, v in defaults.items()} | solver_options(name, settings)
+
+
 def check_option_keys(name: str, keys) -> None:
   """One line for a solver option set for a solver that does not take it, naming those that do."""
   for key in keys:

@@ -4,6 +4,7 @@ mixture, a learned schedule resumed after an interruption, and the file grid."""
 import contextlib
 import itertools
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 import samplers
 import workflows
 from configs import load_config
+from oracles import gmm_fns
 from samplers import schedules
 from sde_lib import VPSDE
 from training import interrupt
@@ -97,3 +99,29 @@ def test_an_interrupted_learned_schedule_resumes_to_the_same_times(tmp_path, mon
   resumed = schedule_mode.make_schedule(config, tmp_path)
   np.testing.assert_array_equal(resumed["times"], whole["times"])
   assert not (tmp_path / "schedules" / "cut.state.npz").exists()
+
+
+def test_a_stochastic_teacher_or_an_unknown_method_is_one_line(tmp_path):
+  with pytest.raises(ValueError, match=r"^schedule.teacher='dpm_solver_sde_2m' .* not deterministic"):
+    schedule_mode.make_schedule(load_config(SPEC, {**SMALL, "schedule.teacher": "dpm_solver_sde_2m"}),
+                                tmp_path)
+  with pytest.raises(ValueError, match=r"^Unknown schedule.method 'ld3'; choose one of"):
+    schedule_mode.make_schedule(load_config(SPEC, {**SMALL, "schedule.method": "ld3"}), tmp_path)
+
+
+DETERMINISTIC = sorted(name for name, solver in samplers.SOLVERS.items()
+                       if solver.uses_grid and solver.deterministic(
+                           samplers.solvers.all_options(name, {})))
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_every_deterministic_solver_has_finite_schedule_gradients(name, compile_without_llvm_optimisation):
+  """The learned schedule's loss differentiates through each solver (DEIS's Lagrange basis had
+  0 / 0 in masked factors: NaN gradients)."""
+  sde = VPSDE()
+  fns = gmm_fns(sde)
+  keys = samplers.sample_keys(jax.random.key(0), jnp.arange(8))
+  loss = lambda v: schedules.matching_loss(samplers.get_solver(name).sample, fns, sde, v, keys, (2,),
+                                           jnp.zeros((8, 2)), 1e-3, 7.0)
+  grad = jax.jit(jax.grad(loss))(jnp.zeros(4))
+  assert np.all(np.isfinite(grad)) and np.abs(grad).max() > 0, grad

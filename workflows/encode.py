@@ -78,12 +78,10 @@ def transport_fn(config, sde, score_model, parallel, upward: bool):
   else down it, without the final denoising step."""
   s = config.sampling
   solver = samplers.get_solver(s.method)
-  defaults = {solvers.ALIASES.get(k, k): v for k, v in solvers.option_defaults(solver).items()}
-  options = defaults | samplers.solver_options(s.method, s) | {"denoise": False}
+  options = solvers.all_options(s.method, s) | {"denoise": False}
   if not (solver.uses_grid and solver.deterministic(options)):
-    takers = sorted(name for name, other in samplers.SOLVERS.items() if other.uses_grid and
-                    other.deterministic({solvers.ALIASES.get(k, k): v for k, v in
-                                         solvers.option_defaults(other).items()}))
+    takers = sorted(name for name, other in samplers.SOLVERS.items()
+                    if other.uses_grid and other.deterministic(solvers.all_options(name, {})))
     raise UserError(f"Encoding runs a deterministic grid solver up its grid; "
                     f"sampling.method={s.method!r} with these options is not one: use one of "
                     f"{takers} (ddim with eta=0, heun / euler with s_churn=0).")

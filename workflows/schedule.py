@@ -48,13 +48,12 @@ def with_schedule_file(config, workdir):
   return configs.with_overrides(config, {"sampling.grid_path": str(path)})
 
 
-def _solver(config, name: str, **fixed):
-  """samplers.SOLVERS[name].sample with its config.sampling options (and `fixed` ones)."""
+def _solver(config, name: str):
+  """samplers.SOLVERS[name].sample with its config.sampling options."""
   solver = samplers.get_solver(name)
   if not solver.uses_grid:
     raise UserError(f"{name!r} solves without a grid: a schedule needs a grid solver.")
-  options = samplers.solver_options(name, config.sampling) | fixed
-  return functools.partial(solver.sample, **options)
+  return functools.partial(solver.sample, **samplers.solver_options(name, config.sampling))
 
 
 class ScheduleProblem:
@@ -73,9 +72,11 @@ class ScheduleProblem:
     self.fit_keys, self.held_keys = keys[:c.num_samples], keys[c.num_samples:]
     with config_keys({"num_steps": "schedule.fine_steps"}):
       self.fine = samplers.make_grid(self.sde, "edm", c.fine_steps, s.eps, rho=s.grid_rho)
-    self.teacher = _solver(config, c.teacher, denoise=False)
-    self.student = _solver(config, s.method)
-    self.one_step = _solver(config, s.method, denoise=False)
+    teacher = samplers.get_solver(c.teacher)
+    if not teacher.deterministic(samplers.solvers.all_options(c.teacher, s)):
+      raise UserError(f"schedule.teacher={c.teacher!r} with these sampling options is not "
+                      "deterministic; use heun (s_churn=0), dpm_solver_3m, deis, ...")
+    self.teacher, self.student = _solver(config, c.teacher), _solver(config, s.method)
 
   def teacher_states(self, keys):
     """The teacher's states (M, B, ...) on the fine grid from the prior draws of `keys`."""
@@ -104,7 +105,7 @@ def gits_times(problem: ScheduleProblem):
   """GITS: the cheapest path of sampling.num_steps fine times under the one-step costs."""
   states = problem.teacher_states(problem.fit_keys)
   costs = jax.jit(lambda params, states: schedules.one_step_costs(
-      problem.one_step, problem.fns_of(params), problem.fine, states, problem.fit_keys))(
+      problem.student, problem.fns_of(params), problem.fine, states, problem.fit_keys))(
           problem.params, states)
   with config_keys({"num_steps": "sampling.num_steps"}):
     path = schedules.cheapest_path(np.asarray(costs, np.float64), problem.config.sampling.num_steps)
