@@ -8,7 +8,9 @@ Schedules: `logsnr` (uniform lambda), `edm` (rho = 7), `ays` (closed form, data 
 two made for each solver and NFE on separate fitting draws (samplers.schedules): `gits` (fine
 edm grid of --fine-steps points, Heun teacher with 4 substeps) and `learned` (--iterations Adam
 steps from the edm grid). A run of n grid points costs n NFE (n - 1 steps and the final
-denoising step); Heun costs 2n - 1. Then the verdict of the few-step issue's target: the best
+denoising step); Heun costs 2n - 1, so its cell at NFE B is the run of the largest 2n - 1 <= B
+(and a 2-point Heun run, one step from T to eps, blows up: its corrector divides by sigma(eps)).
+Then the verdict of the few-step issue's target: the best
 solver + schedule at 5 NFE against DPM-Solver++(2M) on the logsnr grid at 10 NFE.
 
   python benchmarks/few_step.py --dims 2,16,64 --nfe 3,4,5,6,8,10 --samples 500

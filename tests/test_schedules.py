@@ -68,6 +68,9 @@ def test_the_file_grid_samples_on_the_schedule_and_checks_its_length(tmp_path):
   assert nfe == 5
   with pytest.raises(ValueError, match=r"has 5 times; set sampling.num_steps=5"):
     model.sample(16, grid="file", grid_path="mine", num_steps=6)
+  with pytest.raises(FileNotFoundError, match=r"No schedule file .*theirs.json.* Set "
+                     r"--config.sampling.grid_path="):
+    model.sample(16, grid="file", grid_path="theirs")
 
 
 class StopAfter:

@@ -351,6 +351,14 @@ def check_solver_fits(name: str, conditions, score: bool = True) -> None:
                     "unipc).")
 
 
+def sampling_times(config, sde):
+  """The grid (num_steps,) of config.sampling, T to eps; errors name sampling.num_steps,
+  sampling.eps or the grid's option sampling.grid_<option>."""
+  s = config.sampling
+  with config_keys(lambda a: f"sampling.{a}" if a in ("num_steps", "eps") else f"sampling.grid_{a}"):
+    return samplers.make_grid(sde, s.grid, s.num_steps, s.eps, **samplers.grid_options(s.grid, s))
+
+
 def build_sampler(config, sde, score_model, conditions=()):
   """(params {"score": ..., ...}, keys (B, key), data {"labels": (B,), "y": (B, ...), "latents":
   (B, ...)}, each optional) ->
@@ -361,9 +369,7 @@ def build_sampler(config, sde, score_model, conditions=()):
   solver = samplers.get_solver(s.method)
   options = samplers.solver_options(s.method, s)
   check_solver_fits(s.method, conditions)
-  with config_keys(lambda a: f"sampling.{a}" if a in ("num_steps", "eps") else f"sampling.grid_{a}"):
-    times = (samplers.make_grid(sde, s.grid, s.num_steps, s.eps, **samplers.grid_options(s.grid, s))
-             if solver.uses_grid else None)
+  times = sampling_times(config, sde) if solver.uses_grid else None
   shape, condition = data_info(config).shape, conditioning.compose(conditions)
 
   def run(params, keys, data):

@@ -85,8 +85,7 @@ def transport_fn(config, sde, score_model, parallel, upward: bool):
     raise UserError(f"Encoding runs a deterministic grid solver up its grid; "
                     f"sampling.method={s.method!r} with these options is not one: use one of "
                     f"{takers} (ddim with eta=0, heun / euler with s_churn=0).")
-  with build.sampling_keys():
-    times = samplers.make_grid(sde, s.grid, s.num_steps, s.eps, **samplers.grid_options(s.grid, s))
+  times = build.sampling_times(config, sde)
   times = times[::-1] if upward else times
   base_key = build.stream_key(config, "sample")
 

@@ -151,6 +151,7 @@ def learned_times(problem: ScheduleProblem, initial, state_path: pathlib.Path):
 def make_schedule(config, workdir) -> dict:
   """--mode=schedule: writes workdir/schedules/NAME.json and returns its record."""
   build.check_config(config)
+  config = with_schedule_file(config, workdir)  # an initial grid may be a schedule file
   s, c = config.sampling, config.schedule
   if c.method not in METHODS:
     raise UserError(f"Unknown schedule.method {c.method!r}; choose one of {list(METHODS)}.")
@@ -160,9 +161,7 @@ def make_schedule(config, workdir) -> dict:
                     "(a schedule is never overwritten).")
   start = time.perf_counter()
   problem = ScheduleProblem(config, workdir)
-  with build.sampling_keys():
-    initial = samplers.make_grid(problem.sde, s.grid, s.num_steps, s.eps,
-                                 **samplers.grid_options(s.grid, s))
+  initial = build.sampling_times(config, problem.sde)
   if c.method == "gits":
     times, extra = gits_times(problem)
   else:
