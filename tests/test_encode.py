@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+import configs
 from configs import load_config
 from oracles import MIX, gmm_fns
 from samplers import get_solver, make_grid, sample_keys
@@ -107,3 +108,5 @@ def test_encoding_needs_a_deterministic_grid_solver_and_latents_must_fit(tmp_pat
   config = load_config("configs/gmm_analytic.py:vpsde", {"sampling.latents_from": str(tmp_path / "z.npz")})
   with pytest.raises(ValueError, match=r"shaped \(3,\), the model's data \(2,\)"):
     sample_mode(config, tmp_path)
+  with pytest.raises(ValueError, match=r"latents_from decodes latents without observations"):
+    sample_mode(configs.with_overrides(config, {"sampling.task": "inpaint"}), tmp_path)

@@ -39,6 +39,9 @@ def check_task(config) -> None:
   guidance.check_guidance(config)
   if task in OBSERVATION_TASKS:
     inverse.check_inverse_config(config)
+    if config.sampling.get("latents_from"):
+      raise UserError(f"sampling.latents_from decodes latents without observations; set "
+                      f"sampling.task=unconditional or drop latents_from (task={task!r}).")
 
 
 def make_sample_fn(config, sde, score_model, parallel: DataParallel, conditions=()):
