@@ -10,13 +10,11 @@ Gauss-Legendre quadrature in sigma (where the integrand is smooth; in t, dsigma/
 singular at 0), not inside the sampling loop. For VP this is DEIS's tAB-(k - 1); for the EDM SDE
 (t = sigma) its rhoAB. max_order 1 is Euler in sigma, i.e. deterministic DDIM.
 """
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from configs.errors import ArgumentError
-from samplers.edm import _constrain_unscaled, _direction
-from sde_lib import batch_expand
+from samplers.edm import sigma_multistep_sample
 
 QUADRATURE_POINTS = 16  # Gauss-Legendre nodes per step: exact for degree-31 polynomials in sigma
 
@@ -55,26 +53,5 @@ def deis(fns, times, keys, shape, max_order: int = 4, denoise: bool = True):
   0)."""
   if max_order not in (1, 2, 3, 4):
     raise ArgumentError("max_order", f"{{arg}} of deis must be 1 to 4; got {max_order}.")
-  n = times.shape[0]
-  sigmas = fns.sde.noise_level(times)
   coefficients = deis_coefficients(fns.sde, times, max_order)
-  x = fns.initial(keys, shape)
-  first = jnp.full(x.shape[:1], times[0], x.dtype)
-  x_tilde = x / batch_expand(fns.sde.marginal_coeffs(first)[0], x)
-
-  def body(carry, inputs):
-    x_tilde, history = carry
-    i, sigma, t_next, c = inputs
-    slopes = (_direction(fns, x_tilde, sigma),) + history
-    update = sum(c[k] * slopes[k] for k in range(max_order))
-    x_tilde = _constrain_unscaled(fns, x_tilde + update, t_next, i + 1)
-    return (x_tilde, slopes[:max_order - 1]), None
-
-  history = (jnp.zeros_like(x_tilde),) * (max_order - 1)
-  (x_tilde, _), _ = jax.lax.scan(body, (x_tilde, history), (
-      jnp.arange(n - 1), sigmas[:-1], times[1:], coefficients))
-  last = jnp.full(x.shape[:1], times[-1], x.dtype)
-  x = batch_expand(fns.sde.marginal_coeffs(last)[0], x_tilde) * x_tilde
-  if denoise:
-    x = fns.denoise(x, last)
-  return fns.constrain(x, None, n), n - 1 + int(denoise)
+  return sigma_multistep_sample(fns, times, keys, shape, coefficients, denoise)

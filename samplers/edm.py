@@ -88,3 +88,32 @@ def euler_sample(fns, times, keys, shape, s_churn: float = 0.0, s_tmin: float = 
   """Euler steps in sigma (with optional churn): n - 1 steps + D(x, eps); without churn this is
   deterministic DDIM."""
   return _edm_sample(fns, times, keys, shape, False, s_churn, s_tmin, s_tmax, s_noise, denoise)
+
+
+def sigma_multistep_sample(fns, times, keys, shape, coefficients, denoise: bool):
+  """Linear multistep steps of dx~ / dsigma = (x~ - D) / sigma over `times` (n,), T to eps:
+  x~_{i+1} = x~_i + sum_k coefficients[i, k] d_{i-k} with coefficients (n - 1, K) (zero where
+  step i has fewer than k + 1 slopes), one model call each, then D(x, eps) if `denoise`:
+  (samples (B, *shape), n - 1 (+ 1) NFE). iPNDM and DEIS differ only in their coefficients."""
+  n, order = times.shape[0], coefficients.shape[1]
+  sigmas = fns.sde.noise_level(times)
+  x = fns.initial(keys, shape)
+  first = jnp.full(x.shape[:1], times[0], x.dtype)
+  x_tilde = x / batch_expand(fns.sde.marginal_coeffs(first)[0], x)
+
+  def body(carry, inputs):
+    x_tilde, history = carry
+    i, sigma, t_next, c = inputs
+    slopes = (_direction(fns, x_tilde, sigma),) + history
+    update = sum(c[k] * slopes[k] for k in range(order))
+    x_tilde = _constrain_unscaled(fns, x_tilde + update, t_next, i + 1)
+    return (x_tilde, slopes[:order - 1]), None
+
+  history = (jnp.zeros_like(x_tilde),) * (order - 1)
+  (x_tilde, _), _ = jax.lax.scan(body, (x_tilde, history), (
+      jnp.arange(n - 1), sigmas[:-1], times[1:], coefficients))
+  last = jnp.full(x.shape[:1], times[-1], x.dtype)
+  x = batch_expand(fns.sde.marginal_coeffs(last)[0], x_tilde) * x_tilde
+  if denoise:
+    x = fns.denoise(x, last)
+  return fns.constrain(x, None, n), n - 1 + int(denoise)

@@ -5,13 +5,11 @@ unscaled x~ = x / a(t) (samplers.edm), reusing the derivatives of earlier steps.
 warm up at orders 1, 2, 3 (no extra model calls), then max_order; the coefficients are those of
 equal steps, whatever the grid.
 """
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from configs.errors import ArgumentError
-from samplers.edm import _constrain_unscaled, _direction
-from sde_lib import batch_expand
+from samplers.edm import sigma_multistep_sample
 
 # Adams-Bashforth weights of d_i, d_{i-1}, d_{i-2}, d_{i-3} at orders 1 to 4.
 ADAMS_BASHFORTH = ((1.0, 0.0, 0.0, 0.0), (3 / 2, -1 / 2, 0.0, 0.0),
@@ -27,24 +25,6 @@ def ipndm(fns, times, keys, shape, max_order: int = 4, denoise: bool = True):
   n = times.shape[0]
   sigmas = fns.sde.noise_level(times)
   orders = np.minimum(np.arange(1, n), max_order)
-  weights = jnp.asarray(np.asarray(ADAMS_BASHFORTH)[orders - 1], sigmas.dtype)  # (n - 1, 4)
-  x = fns.initial(keys, shape)
-  first = jnp.full(x.shape[:1], times[0], x.dtype)
-  x_tilde = x / batch_expand(fns.sde.marginal_coeffs(first)[0], x)
-
-  def body(carry, inputs):
-    x_tilde, history = carry
-    i, sigma, sigma_next, t_next, w = inputs
-    slopes = (_direction(fns, x_tilde, sigma),) + history
-    step = sum(w[k] * slopes[k] for k in range(4))
-    x_tilde = _constrain_unscaled(fns, x_tilde + (sigma_next - sigma) * step, t_next, i + 1)
-    return (x_tilde, slopes[:3]), None
-
-  history = (jnp.zeros_like(x_tilde),) * 3
-  (x_tilde, _), _ = jax.lax.scan(body, (x_tilde, history), (
-      jnp.arange(n - 1), sigmas[:-1], sigmas[1:], times[1:], weights))
-  last = jnp.full(x.shape[:1], times[-1], x.dtype)
-  x = batch_expand(fns.sde.marginal_coeffs(last)[0], x_tilde) * x_tilde
-  if denoise:
-    x = fns.denoise(x, last)
-  return fns.constrain(x, None, n), n - 1 + int(denoise)
+  weights = jnp.asarray(np.asarray(ADAMS_BASHFORTH)[orders - 1, :max_order], sigmas.dtype)
+  coefficients = (sigmas[1:] - sigmas[:-1])[:, None] * weights  # (n - 1, max_order)
+  return sigma_multistep_sample(fns, times, keys, shape, coefficients, denoise)

@@ -77,27 +77,26 @@ class ScheduleProblem:
       raise UserError(f"schedule.teacher={c.teacher!r} with these sampling options is not "
                       "deterministic; use heun (s_churn=0), dpm_solver_3m, deis, ...")
     self.teacher, self.student = _solver(config, c.teacher), _solver(config, s.method)
+    # Each compiled once: the fit and the held-out draws share shapes, as the grids do.
+    self._teacher_run = jax.jit(lambda params, keys: schedules.teacher_states(
+        self.teacher, self.fns_of(params), self.fine, keys, self.shape, c.teacher_substeps))
+    self._denoise_at_eps = jax.jit(lambda params, x: self.fns_of(params).denoise(
+        x, jnp.full(x.shape[:1], self.fine[-1], x.dtype)))
+    self._student_run = jax.jit(lambda params, times, keys: self.student(
+        self.fns_of(params), times, keys, self.shape))
 
   def teacher_states(self, keys):
     """The teacher's states (M, B, ...) on the fine grid from the prior draws of `keys`."""
-    c = self.config.schedule
-    run = jax.jit(lambda params, keys: schedules.teacher_states(
-        self.teacher, self.fns_of(params), self.fine, keys, self.shape, c.teacher_substeps))
-    return run(self.params, keys)
+    return self._teacher_run(self.params, keys)
 
   def target(self, keys):
     """The teacher's samples (B, ...): its state at eps, denoised as the student's are."""
     x = self.teacher_states(keys)[-1]
-    if not self.config.sampling.noise_removal:
-      return x
-    last = jnp.full(x.shape[:1], self.fine[-1], x.dtype)
-    return jax.jit(lambda params, x: self.fns_of(params).denoise(x, last))(self.params, x)
+    return self._denoise_at_eps(self.params, x) if self.config.sampling.noise_removal else x
 
   def loss(self, times, keys, target):
     """(mean squared distance to target of the student on `times`, its NFE)."""
-    run = jax.jit(lambda params, times, keys: self.student(self.fns_of(params), times, keys,
-                                                           self.shape))
-    x, nfe = run(self.params, times, keys)
+    x, nfe = self._student_run(self.params, times, keys)
     return float(jnp.mean(jnp.square(x - target))), int(np.max(nfe))
 
 
