@@ -10,15 +10,19 @@ edm grid of --fine-steps points, Heun teacher with 4 substeps) and `learned` (--
 steps from the edm grid). A run of n grid points costs n NFE (n - 1 steps and the final
 denoising step); Heun costs 2n - 1, so its cell at NFE B is the run of the largest 2n - 1 <= B
 (and a 2-point Heun run, one step from T to eps, blows up: its corrector divides by sigma(eps)).
+DPM-Solver-v3 runs with EMS estimated (samplers.ems) at --ems-nodes + 1 nodes on --ems-data
+samples of the same tight solve from their own prior draws (the model's own samples).
 Then the verdict of the few-step issue's target: the best
 solver + schedule at 5 NFE against DPM-Solver++(2M) on the logsnr grid at 10 NFE.
 
   python benchmarks/few_step.py --dims 2,16,64 --nfe 3,4,5,6,8,10 --samples 500
 """
 import argparse
+import functools
 import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import jax
@@ -28,7 +32,7 @@ import optax
 
 import samplers
 from data_sources.mixture import GaussianMixture
-from samplers import schedules
+from samplers import ems, schedules
 from samplers.ode import flow_drift, integrate
 from sde_lib import VPSDE
 
@@ -37,7 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from oracles import gmm_fns, lifted_fns  # noqa: E402  (the exact mixtures and scores)
 
 SDE, EPS = VPSDE(), 1e-3
-SOLVERS = ("ddim", "heun", "dpm_solver_2m", "dpm_solver_3m", "unipc", "ipndm", "deis")
+SOLVERS = ("ddim", "heun", "dpm_solver_2m", "dpm_solver_3m", "unipc", "ipndm", "deis",
+           "dpm_solver_v3")
 FIXED_GRIDS = ("logsnr", "edm", "ays")
 MADE = ("gits", "learned")
 
@@ -51,6 +56,8 @@ def parse_args():
   parser.add_argument("--fine-steps", type=int, default=48)
   parser.add_argument("--iterations", type=int, default=100, help="learned: Adam steps")
   parser.add_argument("--learning-rate", type=float, default=0.05)
+  parser.add_argument("--ems-nodes", type=int, default=1200, help="DPM-Solver-v3's EMS nodes")
+  parser.add_argument("--ems-data", type=int, default=1024, help="samples the EMS average")
   return parser.parse_args()
 
 
@@ -82,8 +89,26 @@ def grid_points(name: str, nfe: int) -> int:
   return (nfe + 1) // 2 if name == "heun" else nfe
 
 
-def solve(name: str, fns, times, keys, dim: int):
-  return samplers.get_solver(name).sample(fns, times, keys, (dim,))[0]
+def ems_file(fns, dim: int, num_nodes: int, num_data: int, directory: str) -> str:
+  """DPM-Solver-v3's statistics of the model from its own samples (the tight solve), in a file."""
+  keys = samplers.sample_keys(jax.random.key(3), jnp.arange(num_data))
+  x0 = reference(fns, keys, dim)
+  z = samplers.per_sample_normal(keys, 1, (dim,))
+  v = jnp.sign(samplers.per_sample_normal(keys, 2, (dim,)))
+  nodes = ems.lambda_nodes(SDE, EPS, num_nodes)
+  l, s, b = ems.estimate(fns, x0, z, v, nodes)
+  path = os.path.join(directory, f"ems_{dim}d.npz")
+  np.savez(path, lambdas=nodes, l=l, s=s, b=b)
+  return path
+
+
+def solver_fn(name: str, options: dict):
+  """SOLVERS[name].sample with the benchmark's options for it."""
+  return functools.partial(samplers.get_solver(name).sample, **options.get(name, {}))
+
+
+def solve(name: str, fns, times, keys, dim: int, options: dict):
+  return solver_fn(name, options)(fns, times, keys, (dim,))[0]
 
 
 def reference(fns, keys, dim: int):
@@ -94,19 +119,19 @@ def reference(fns, keys, dim: int):
   return fns.denoise(end, jnp.full(x.shape[:1], EPS))
 
 
-def gits_grid(name: str, fns, keys, points: int, fine_steps: int, dim: int):
+def gits_grid(name: str, fns, keys, points: int, fine_steps: int, dim: int, options: dict):
   fine = samplers.make_grid(SDE, "edm", fine_steps, EPS)
   heun = samplers.get_solver("heun").sample
-  step = samplers.get_solver(name).sample
+  step = solver_fn(name, options)
   states = jax.jit(lambda k: schedules.teacher_states(heun, fns, fine, k, (dim,), 4))(keys)
   costs = jax.jit(lambda s, k: schedules.one_step_costs(step, fns, fine, s, k))(states, keys)
   return fine[schedules.cheapest_path(np.asarray(costs, np.float64), points)]
 
 
 def learned_grid(name: str, fns, keys, target, points: int, iterations: int, rate: float,
-                 dim: int):
+                 dim: int, options: dict):
   optimizer = optax.adam(rate)
-  solver = samplers.get_solver(name).sample
+  solver = solver_fn(name, options)
 
   @jax.jit
   def update(logits, state):
@@ -122,8 +147,11 @@ def learned_grid(name: str, fns, keys, target, points: int, iterations: int, rat
   return schedules.ramp_times(SDE, logits, EPS, 7.0)
 
 
-def table(dim: int, nfes, args):
+def table(dim: int, nfes, args, directory: str):
   fns = model(dim)
+  start = time.perf_counter()
+  options = {"dpm_solver_v3": {"ems": ems_file(fns, dim, args.ems_nodes, args.ems_data, directory)}}
+  ems_seconds = time.perf_counter() - start
   fit_keys = samplers.sample_keys(jax.random.key(1), jnp.arange(args.fit_samples))
   eval_keys = samplers.sample_keys(jax.random.key(2), jnp.arange(args.samples))
   fit_target, eval_target = reference(fns, fit_keys, dim), reference(fns, eval_keys, dim)
@@ -136,18 +164,18 @@ def table(dim: int, nfes, args):
       grids = {g: samplers.make_grid(SDE, g, points, EPS, **({"data_std": 1.0} if g == "ays"
                                                               else {})) for g in FIXED_GRIDS}
       start = time.perf_counter()
-      grids["gits"] = gits_grid(name, fns, fit_keys, points, args.fine_steps, dim)
+      grids["gits"] = gits_grid(name, fns, fit_keys, points, args.fine_steps, dim, options)
       seconds[(name, nfe, "gits")] = time.perf_counter() - start
       start = time.perf_counter()
       grids["learned"] = learned_grid(name, fns, fit_keys, fit_target, points, args.iterations,
-                                      args.learning_rate, dim)
+                                      args.learning_rate, dim, options)
       seconds[(name, nfe, "learned")] = time.perf_counter() - start
-      run = jax.jit(lambda times, keys, name=name: solve(name, fns, times, keys, dim))
+      run = jax.jit(lambda times, keys, name=name: solve(name, fns, times, keys, dim, options))
       for grid, times in grids.items():
         x = run(times, eval_keys)
         errors[(name, grid, nfe)] = float(jnp.sqrt(jnp.mean(jnp.sum(jnp.square(x - eval_target),
                                                                       axis=-1))))
-  return errors, seconds
+  return errors, seconds, ems_seconds
 
 
 def main():
@@ -155,8 +183,9 @@ def main():
   nfes = [int(v) for v in args.nfe.split(",")]
   jax.config.update("jax_enable_x64", True)
   print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+  directory = tempfile.mkdtemp()
   for dim in [int(v) for v in args.dims.split(",") if v]:
-    errors, seconds = table(dim, nfes, args)
+    errors, seconds, ems_seconds = table(dim, nfes, args, directory)
     print(f"\n{dim}-D mixture: RMS pathwise error at eps (denoised) vs the tight ODE, "
           f"{args.samples} draws")
     print(f"{'solver':>14} {'grid':>8} " + " ".join(f"{f'NFE {n}':>9}" for n in nfes))
@@ -176,7 +205,8 @@ def main():
       gits = np.mean([v for k, v in seconds.items() if k[2] == "gits"])
       learned = np.mean([v for k, v in seconds.items() if k[2] == "learned"])
       print(f"seconds to make a schedule (mean, compile included): gits {gits:.1f}, learned "
-            f"{learned:.1f}")
+            f"{learned:.1f}; DPM-Solver-v3's EMS ({args.ems_nodes} nodes, {args.ems_data} "
+            f"samples, their tight solve included): {ems_seconds:.1f}")
   print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -93,6 +93,18 @@ def schedule_section(**values) -> ml_collections.ConfigDict:
   return _with_values(c, values)
 
 
+def ems_section(**values) -> ml_collections.ConfigDict:
+  """--mode=ems: DPM-Solver-v3's empirical model statistics, written to workdir/ems/NAME.npz
+  (sample with --config.sampling.method=dpm_solver_v3 --config.sampling.ems=NAME)."""
+  c = ml_collections.ConfigDict()
+  c.name = ""                                   # file name ("": EPS_NODES_DATA, as the official statistics folders)
+  c.num_nodes = 1200                            # lambda intervals from lambda(T) to lambda(sampling.eps) (the paper: 1200 below 10 NFE, 120 from 10)
+  c.num_data = 1024                             # training examples the statistics average over (the paper: 1024 or 4096)
+  c.batch_size = 1024                           # examples per jitted call (global, split over devices)
+  c.save_every = 50                             # nodes between saved states (resume)
+  return _with_values(c, values)
+
+
 def eval_section(**values) -> ml_collections.ConfigDict:
   e = ml_collections.ConfigDict()
   e.trace_estimator = "rademacher"              # exact | gaussian | rademacher (Hutchinson)

@@ -50,6 +50,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   sampling.corrector = "langevin"               # samplers.CORRECTORS: langevin (released) | langevin_per_sample |
                                                 # mala | ald | none
   config.schedule = common.schedule_section()
+  config.ems = common.ems_section()
   config.eval = common.eval_section()
 
   config.data = data = ml_collections.ConfigDict()

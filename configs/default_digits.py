@@ -36,6 +36,11 @@ def get_default_configs():
   sampling.num_samples = 64
   sampling.batch_size = 64
 
+  ems = config.ems                             # --mode=ems (DPM-Solver-v3): the paper's coarse nodes
+  ems.num_nodes = 120
+  ems.num_data = 512
+  ems.batch_size = 512
+
   evaluate = config.eval
   evaluate.trace_estimator = "gaussian"        # Hutchinson: exact traces cost 64 JVPs per step
   evaluate.num_samples = 128

@@ -45,6 +45,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
       mask="coords", method="dpm_solver_2m", num_steps=10, grid="quadratic", eps=1e-3,
       num_samples=2000, batch_size=1000)
   config.schedule = common.schedule_section()
+  config.ems = common.ems_section()
   config.eval = common.eval_section(
       trace_estimator="exact", num_samples=1000, batch_size=500, bpd_num_repeats=1,
       features="identity", kid_examples=1000, num_generated=2000, enable_bpd=False)

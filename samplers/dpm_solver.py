@@ -7,6 +7,8 @@ at the grid points so far, r0 = h_{i-1} / h, r1 = h_{i-2} / h, D1_0 = (m_i - m_{
 
   order 1 (= DDIM, eta 0):  x' = (s'/s) x - a' expm1(-h) m_i
   2M (Alg. 2):              x' = (s'/s) x - a' expm1(-h) (m_i + D1_0 / 2)
+  2M, solver_type='taylor': x' = (s'/s) x - a' expm1(-h) m_i + a' (expm1(-h) / h + 1) D1_0
+      (the official code's 'taylor': D linear in lambda integrated exactly)
   3M (as the official code's multistep_dpm_solver_third_update, but see below): with
       D1_1 = (m_{i-1} - m_{i-2}) / r1, D1 = D1_0 + r0 / (r0 + r1) (D1_0 - D1_1) ~ h D' and
       D2 = 2 (D1_0 - D1_1) / (r0 + r1) ~ h^2 D'',
@@ -28,6 +30,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from configs.errors import ArgumentError
 from samplers.multistep import final_denoise, log_snr_steps, phi_functions
 from samplers.per_sample_keys import per_sample_normal
 
@@ -39,6 +42,22 @@ def _first_order(x, m, step):
 def _second_order(x, m, step):
   d1_0 = (m[0] - m[1]) * step.h / step.h_prev[0]
   return step.sigma_ratio * x - step.alpha_next * jnp.expm1(-step.h) * (m[0] + 0.5 * d1_0)
+
+
+def _second_order_taylor(x, m, step):
+  d1_0 = (m[0] - m[1]) * step.h / step.h_prev[0]
+  phi = jnp.expm1(-step.h)
+  return step.sigma_ratio * x - step.alpha_next * phi * m[0] + step.alpha_next * (phi / step.h + 1) * d1_0
+
+
+SECOND_ORDER = {"dpmsolver": _second_order, "taylor": _second_order_taylor}
+
+
+def _second_order_step(solver_type: str):
+  """The 2M update of the official code's `solver_type`."""
+  if solver_type not in SECOND_ORDER:
+    raise ArgumentError("solver_type", f"{{arg}}={solver_type!r} is not one of {list(SECOND_ORDER)}.")
+  return SECOND_ORDER[solver_type]
 
 
 def _third_order(x, m, step, d2_weight=2.0):
@@ -78,23 +97,27 @@ def _multistep_sample(fns, times, keys, shape, order, update, lower_order_final,
   return final_denoise(fns, x, times, denoise), n - 1 + int(denoise)
 
 
-def dpm_solver_2m(fns, times, keys, shape, lower_order_final: bool = True, denoise: bool = True):
+def dpm_solver_2m(fns, times, keys, shape, lower_order_final: bool = True, denoise: bool = True,
+                  solver_type: str = "dpmsolver"):
   """DPM-Solver++(2M) over `times` (n,) (T to eps): the first step first order, then 2M; with
   lower_order_final and fewer than 15 steps the last step is first order too. keys (B, key):
-  per-sample keys (the prior from step 0). NFE = n - 1 (+ 1 for the denoising step D(x, eps))."""
-  update = lambda x, m, step: jax.lax.switch(step.order - 1, (_first_order, _second_order), x, m,
-                                             step)
+  per-sample keys (the prior from step 0). NFE = n - 1 (+ 1 for the denoising step D(x, eps)).
+  solver_type: 'dpmsolver' (Alg. 2) or 'taylor' (module docstring)."""
+  second = _second_order_step(solver_type)
+  update = lambda x, m, step: jax.lax.switch(step.order - 1, (_first_order, second), x, m, step)
   return _multistep_sample(fns, times, keys, shape, 2, update, lower_order_final, denoise)
 
 
 def dpm_solver_3m(fns, times, keys, shape, lower_order_final: bool = True, denoise: bool = True,
-                  official_3m: bool = False):
+                  official_3m: bool = False, solver_type: str = "dpmsolver"):
   """DPM-Solver++(3M): orders 1, 2, then 3 (with lower_order_final and fewer than 15 steps, the
-  last two steps of order 2 and 1), as dpm_solver_2m otherwise. official_3m: the D2 weight of
-  the official code and diffusers (second order asymptotically; see the module docstring)."""
+  last two steps of order 2 and 1), as dpm_solver_2m otherwise (solver_type: of the order-2
+  steps). official_3m: the D2 weight of the official code and diffusers (second order
+  asymptotically; see the module docstring)."""
   third = functools.partial(_third_order, d2_weight=1.0 if official_3m else 2.0)
+  second = _second_order_step(solver_type)
   update = lambda x, m, step: jax.lax.switch(
-      step.order - 1, (_first_order, _second_order, third), x, m, step)
+      step.order - 1, (_first_order, second, third), x, m, step)
   return _multistep_sample(fns, times, keys, shape, 3, update, lower_order_final, denoise)
 
 

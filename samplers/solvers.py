@@ -30,6 +30,7 @@ from configs.errors import UserError
 from samplers.ddim import ddim_sample
 from samplers.deis import deis
 from samplers.dpm_solver import dpm_solver_2m, dpm_solver_3m, dpm_solver_sde_2m
+from samplers.dpm_solver_v3 import dpm_solver_v3
 from samplers.edm import euler_sample, heun_sample
 from samplers.ipndm import ipndm
 from samplers.ode import ode_sample
@@ -98,6 +99,7 @@ SOLVERS = {
     "dpm_solver_2m": Solver(dpm_solver_2m, deterministic=lambda options: True),
     "dpm_solver_3m": Solver(dpm_solver_3m, deterministic=lambda options: True),
     "dpm_solver_sde_2m": Solver(dpm_solver_sde_2m, needs_score=True),
+    "dpm_solver_v3": Solver(dpm_solver_v3, deterministic=lambda options: True),
     "unipc": Solver(unipc, deterministic=lambda options: True),
     "ipndm": Solver(ipndm, deterministic=lambda options: True),
     "deis": Solver(deis, deterministic=lambda options: True),

@@ -70,7 +70,7 @@ def test_old_guidance_tasks_name_the_guidance_method(tmp_path, task, method):
 @pytest.mark.parametrize("overrides,takers", [
     ({"sampling.eta": 0.5}, "ddim"),  # the analytic config samples with dpm_solver_2m
     ({"sampling.method": "ddim", "sampling.corrector": "langevin"}, "pc, repaint"),
-    ({"sampling.method": "pc", "sampling.solver_order": 2}, "unipc")])
+    ({"sampling.method": "pc", "sampling.solver_order": 2}, "dpm_solver_v3, unipc")])
 def test_a_solver_option_for_another_method_names_the_methods_taking_it(overrides, takers):
   key = next(k for k in overrides if k != "sampling.method")
   with pytest.raises(ValueError, match=f"^{key} is an option of {takers}, not of "):

@@ -79,12 +79,12 @@ def _global_norm(tree):
   return float(np.sqrt(sum(np.sum(np.square(x, dtype=np.float64)) for x in jax.tree.leaves(tree))))
 
 
-# 80-120 s each on 2 cores (compiling f32 and bf16 gradients): DDPM in the fast suite, the rest slow.
-BF16_GRADIENT_CASES = [f if f == "ddpm" else pytest.param(f, marks=pytest.mark.slow)
-                       for f in FAMILIES]
+# 80-120 s each on 2 cores (compiling f32 and bf16 gradients): DDPM in the fast suite, the rest slow
+# (as their remat checks, 16-23 s each, which share the float32 gradients with them).
+GRADIENT_CASES = [f if f == "ddpm" else pytest.param(f, marks=pytest.mark.slow) for f in FAMILIES]
 
 
-@pytest.mark.parametrize("family", BF16_GRADIENT_CASES)
+@pytest.mark.parametrize("family", GRADIENT_CASES)
 def test_bf16_loss_and_gradients_match_float32(family):
   loss32, grads32 = _loss_and_grads(family)
   loss16, grads16 = _loss_and_grads(family, "bfloat16")
@@ -95,7 +95,7 @@ def test_bf16_loss_and_gradients_match_float32(family):
   assert grad_err > 1e-4, "bf16 gives float32's gradients: is it computing in bf16 at all?"
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", GRADIENT_CASES)
 def test_remat_gradients_equal_no_remat(family):
   loss, grads = _loss_and_grads(family)
   loss_remat, grads_remat = _loss_and_grads(family, remat=True)

@@ -48,7 +48,7 @@ def parse(args: list) -> flags.FlagValues:
 def test_the_readme_has_commands_for_every_mode():
   modes = {a.split("=", 1)[1] for args in COMMANDS for a in args if a.startswith("--mode=")}
   assert len(COMMANDS) >= 20 and modes >= {"sample", "likelihood", "eval", "import", "prepare",
-                                            "train_classifier", "schedule", "encode"}, modes
+                                            "train_classifier", "schedule", "encode", "ems"}, modes
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=[" ".join(a)[-60:] for a in COMMANDS])

@@ -31,7 +31,10 @@ ORDERS = {"ddim": (1, 0.3), "euler": (1, 0.3), "heun": (2, 0.3), "dpm_solver_2m"
           "ipndm": (2, 0.3),
           # DEIS-4: fitted 2.73-2.93 (last doubling 2.94-3.46): its warm-up steps at orders 1-3
           # bound the rate at these step counts; each step integrates a cubic exactly (below).
-          "deis": (3, 0.5)}
+          "deis": (3, 0.5),
+          # DPM-Solver-v3 (l = 1, s = b = 0) with its corrector: order 3 steps, each corrected
+          # with the new evaluation; fitted 3.68-3.97 (last doubling 3.21-3.98).
+          "dpm_solver_v3": (4, 0.9)}
 VARIANT_OF = {"unipc_bh1": ("unipc", dict(variant="bh1"))}  # order-test names of solver options
 # UniPC with B = -h ('bh1') is pre-asymptotic at 10 steps (error 1.3 vs 0.08 at 20 on vp-2d: its
 # corrections weigh -h where bh2 weighs expm1(-h), far apart at the 10-step grid's h ~ 1): fit

@@ -22,7 +22,7 @@ from configs.errors import UserError, config_keys
 from training import checkpoints, losses
 from training.state import create_train_state, lr_schedule, make_optimizer
 
-RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2, "schedule": 3}
+RNG_STREAMS = {"train": 0, "sample": 1, "likelihood": 2, "schedule": 3, "ems": 4}
 
 
 def section_keys(section: str):
@@ -162,6 +162,15 @@ def data_info(config) -> data_sources.DataInfo:
 def load_split(config, split: str):
   """The split `split` of config.data's dataset as an indexable source."""
   return data_sources.load_split(config.data.dataset, split, **dataset_args(config.data, split))
+
+
+def model_space_examples(config, split: str, count: int) -> np.ndarray:
+  """The first `count` examples (at most all) of `split`, as the model sees them (no
+  dequantisation)."""
+  source = load_split(config, split)
+  return data_sources.preprocess(source[np.arange(min(count, len(source)))],
+                                 is_image=data_info(config).is_image,
+                                 centered=config.data.centered, uniform_dequantization=False)
 
 
 @section_keys("data")
@@ -349,6 +358,21 @@ def check_solver_fits(name: str, conditions, score: bool = True) -> None:
     raise UserError(f"sampling.method={name!r} needs the model's score, and this model gives "
                     "only a denoiser; use a denoiser solver (heun, euler, ddim, dpm_solver_2m, "
                     "unipc).")
+
+
+# sampling keys that may name a file of the workdir: (folder, suffix)
+WORKDIR_FILES = {"grid_path": ("schedules", ".json"), "ems": ("ems", ".npz")}
+
+
+def with_workdir_files(config, workdir):
+  """config with sampling.grid_path (when sampling.grid is 'file') and sampling.ems given as a
+  NAME (no folder, no suffix) read as the workdir's schedules/NAME.json and ems/NAME.npz."""
+  s, overrides = config.sampling, {}
+  for key, (folder, suffix) in WORKDIR_FILES.items():
+    name = s[key] if key != "grid_path" or s.grid == "file" else ""
+    if name and "/" not in name and not name.endswith(suffix):
+      overrides[f"sampling.{key}"] = str(pathlib.Path(workdir) / folder / f"{name}{suffix}")
+  return configs.with_overrides(config, overrides) if overrides else config
 
 
 def sampling_times(config, sde):

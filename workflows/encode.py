@@ -21,7 +21,7 @@ import samplers
 from configs.errors import MissingFileError, UserError
 from parallel import DataParallel
 from samplers import solvers
-from workflows import build, inverse, outputs, schedule
+from workflows import build, inverse, outputs
 from workflows.batches import map_global_batches
 
 LATENTS_DIR = "latents"  # under the workdir
@@ -110,7 +110,7 @@ def transport(fn, params, x: np.ndarray, batch: int, parallel, desc: str):
 def encode(config, workdir) -> dict:
   """--mode=encode: writes workdir/latents/NAME.npz (module docstring) and returns its arrays."""
   build.check_config(config)
-  config = schedule.with_schedule_file(config, workdir)
+  config = build.with_workdir_files(config, workdir)
   s, parallel = config.sampling, DataParallel.over_all_devices()
   sde = build.build_sde(config)
   score_model = build.build_score_model(config, sde)

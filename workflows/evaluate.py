@@ -26,7 +26,7 @@ import fileio
 import summaries
 from parallel import DataParallel
 from training import interrupt
-from workflows import build, schedule
+from workflows import build
 from workflows.likelihood import held_out_likelihoods, summarize
 from workflows.sample import draw_samples, failed_samples, make_sample_fn
 
@@ -146,7 +146,7 @@ def done_steps(path: pathlib.Path) -> set:
 def evaluate(config, workdir) -> list:
   """Evaluates every checkpoint of the sweep; returns the rows written (one per checkpoint)."""
   build.check_config(config)
-  config = schedule.with_schedule_file(config, workdir)
+  config = build.with_workdir_files(config, workdir)
   workdir = pathlib.Path(workdir)
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)

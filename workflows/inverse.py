@@ -113,14 +113,11 @@ def _as_model_inputs(raw: np.ndarray, config, shape: tuple) -> np.ndarray:
 def load_inputs(config, shape: tuple) -> np.ndarray:
   """The first sampling.inverse.num_inputs inputs (K, *shape) in model space, from the test
   split or sampling.inverse.inputs_path."""
-  s, info = config.sampling.inverse, build.data_info(config)
+  s = config.sampling.inverse
   if s.inputs_from == "file":
     inputs = _as_model_inputs(_read_file_inputs(s.inputs_path), config, shape)
   else:
-    source = build.load_split(config, "test")
-    count = min(s.num_inputs, len(source))
-    inputs = data_sources.preprocess(source[np.arange(count)], is_image=info.is_image,
-                                     centered=config.data.centered, uniform_dequantization=False)
+    inputs = build.model_space_examples(config, "test", s.num_inputs)
   if len(inputs) < s.num_inputs:
     raise UserError(f"sampling.inverse.num_inputs={s.num_inputs}, but the inputs hold only "
                      f"{len(inputs)}; lower sampling.inverse.num_inputs.")

@@ -17,7 +17,7 @@ import numpy as np
 import samplers
 from configs.errors import UserError
 from parallel import DataParallel
-from workflows import build, encode, guidance, inverse, outputs, schedule
+from workflows import build, encode, guidance, inverse, outputs
 from workflows.batches import map_global_batches
 
 OBSERVATION_TASKS = ("inpaint", "colorize", "super_resolution")
@@ -101,7 +101,7 @@ def prepare(config, workdir, score_params=None) -> SamplingRun:
   score_params: its EMA params, replicated, if already loaded (else the newest checkpoint's)."""
   build.check_config(config)
   check_task(config)
-  config = schedule.with_schedule_file(config, workdir)
+  config = build.with_workdir_files(config, workdir)
   workdir, s = pathlib.Path(workdir), config.sampling
   parallel = DataParallel.over_all_devices()
   sde = build.build_sde(config)

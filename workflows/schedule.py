@@ -20,7 +20,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import configs
 import fileio
 import samplers
 from configs.errors import UserError, config_keys
@@ -36,16 +35,6 @@ def schedule_path(config, workdir) -> pathlib.Path:
   c, s = config.schedule, config.sampling
   name = c.name or f"{c.method}_{s.method}_{s.num_steps}"
   return pathlib.Path(workdir) / "schedules" / f"{name}.json"
-
-
-def with_schedule_file(config, workdir):
-  """config with sampling.grid_path NAME (no folder, no .json) read as the workdir's
-  schedules/NAME.json, when sampling.grid is 'file'."""
-  s = config.sampling
-  if s.grid != "file" or not s.grid_path or "/" in s.grid_path or s.grid_path.endswith(".json"):
-    return config
-  path = pathlib.Path(workdir) / "schedules" / f"{s.grid_path}.json"
-  return configs.with_overrides(config, {"sampling.grid_path": str(path)})
 
 
 def _solver(config, name: str):
@@ -140,17 +129,19 @@ def learned_times(problem: ScheduleProblem, initial, state_path: pathlib.Path):
   with interrupt.stop_requests() as request:
     for iteration in range(first, c.iterations):
       logits, opt_state, loss = update(problem.params, logits, opt_state)
-      if (iteration + 1) % c.save_every == 0 or request:
+      stop = bool(request)  # read once: a signal between two reads would stop unsaved
+      if (iteration + 1) % c.save_every == 0 or stop:
         save(iteration + 1)
-      request.raise_if_set(f"at iteration {iteration + 1} of {c.iterations}, fit loss "
-                           f"{float(loss):.3g}; saved {state_path}")
+      if stop:
+        request.raise_if_set(f"at iteration {iteration + 1} of {c.iterations}, fit loss "
+                             f"{float(loss):.3g}; saved {state_path}")
   return schedules.ramp_times(problem.sde, logits, s.eps, s.grid_rho), {"iterations": c.iterations}
 
 
 def make_schedule(config, workdir) -> dict:
   """--mode=schedule: writes workdir/schedules/NAME.json and returns its record."""
   build.check_config(config)
-  config = with_schedule_file(config, workdir)  # an initial grid may be a schedule file
+  config = build.with_workdir_files(config, workdir)  # an initial grid may be a schedule file
   s, c = config.sampling, config.schedule
   if c.method not in METHODS:
     raise UserError(f"Unknown schedule.method {c.method!r}; choose one of {list(METHODS)}.")
