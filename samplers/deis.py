@@ -32,19 +32,25 @@ def lagrange_basis(nodes, count, t):
   return jnp.where(np.arange(k)[None, None, :] < count[:, None, None], basis, 0.0)
 
 
-def deis_coefficients(sde, times, max_order: int):
-  """C (n - 1, max_order): C[i, j] multiplies eps at t_{i-j} in step i (t_i -> t_{i+1})."""
-  n = times.shape[0]
-  sigmas = sde.noise_level(times)
+def lagrange_coefficients(points, sigmas, max_order: int, point_at_sigma):
+  """C (n - 1, max_order): C[i, j] = int_{sigma_i}^{sigma_{i+1}} l_j(p(sigma)) dsigma, l_j the
+  Lagrange basis in the variable p through p_i, ..., p_{i-k+1} (k = min(i + 1, max_order)), for
+  grid points (n,) in p and sigma; point_at_sigma maps quadrature sigmas to p."""
+  n = points.shape[0]
   step = np.arange(n - 1)
   count = jnp.asarray(np.minimum(step + 1, max_order))
-  nodes = times[np.maximum(step[:, None] - np.arange(max_order)[None, :], 0)]     # (n - 1, K)
+  nodes = points[np.maximum(step[:, None] - np.arange(max_order)[None, :], 0)]    # (n - 1, K)
   unit, weights = np.polynomial.legendre.leggauss(QUADRATURE_POINTS)
   half = 0.5 * (sigmas[1:] - sigmas[:-1])
   quad_sigma = 0.5 * (sigmas[1:] + sigmas[:-1])[:, None] + half[:, None] * unit[None]
-  quad_t = sde.time_at_noise_level(quad_sigma.reshape(-1)).reshape(quad_sigma.shape)
-  basis = lagrange_basis(nodes, count, quad_t)                                     # (n - 1, Q, K)
-  return half[:, None] * jnp.einsum("q,iqk->ik", jnp.asarray(weights, times.dtype), basis)
+  quad_points = point_at_sigma(quad_sigma.reshape(-1)).reshape(quad_sigma.shape)
+  basis = lagrange_basis(nodes, count, quad_points)                                # (n - 1, Q, K)
+  return half[:, None] * jnp.einsum("q,iqk->ik", jnp.asarray(weights, points.dtype), basis)
+
+
+def deis_coefficients(sde, times, max_order: int):
+  """C (n - 1, max_order): C[i, j] multiplies eps at t_{i-j} in step i (t_i -> t_{i+1})."""
+  return lagrange_coefficients(times, sde.noise_level(times), max_order, sde.time_at_noise_level)
 
 
 def deis(fns, times, keys, shape, max_order: int = 4, denoise: bool = True):

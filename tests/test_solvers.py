@@ -29,13 +29,17 @@ ORDERS = {"ddim": (1, 0.3), "euler": (1, 0.3), "heun": (2, 0.3), "dpm_solver_2m"
           # iPNDM's equal-step Adams-Bashforth weights on the rho-spaced grid: second order
           # (fitted 1.96-2.26 over the five cases), not the fourth of equal steps.
           "ipndm": (2, 0.3),
+          # iPNDM_v: the grid's own Adams-Bashforth weights; fitted 2.56-2.93 (last doubling
+          # 3.23-3.46), its warm-up bounding the rate as DEIS's.
+          "ipndm_v": (3, 0.5),
           # DEIS-4: fitted 2.73-2.93 (last doubling 2.94-3.46): its warm-up steps at orders 1-3
           # bound the rate at these step counts; each step integrates a cubic exactly (below).
           "deis": (3, 0.5),
           # DPM-Solver-v3 (l = 1, s = b = 0) with its corrector: order 3 steps, each corrected
           # with the new evaluation; fitted 3.68-3.97 (last doubling 3.21-3.98).
           "dpm_solver_v3": (4, 0.9)}
-VARIANT_OF = {"unipc_bh1": ("unipc", dict(variant="bh1"))}  # order-test names of solver options
+VARIANT_OF = {"unipc_bh1": ("unipc", dict(variant="bh1")),
+              "ipndm_v": ("ipndm", dict(variable_steps=True))}  # order-test names of solver options
 # UniPC with B = -h ('bh1') is pre-asymptotic at 10 steps (error 1.3 vs 0.08 at 20 on vp-2d: its
 # corrections weigh -h where bh2 weighs expm1(-h), far apart at the 10-step grid's h ~ 1): fit
 # its order from 20 steps on.
@@ -114,6 +118,35 @@ def test_deis_steps_integrate_the_lagrange_polynomial_exactly():
       exact = integrate.quad(along, sigma(t[i]), sigma(t[i + 1]), epsabs=1e-13, epsrel=1e-13)[0]
       step = sum(coefficients[i, j] * cubic(t[i - j]) for j in range(4))
       np.testing.assert_allclose(step, exact, rtol=1e-11)
+
+
+def test_ipndm_v_weights_are_diff_samplers_as_they_are_meant():
+  """iPNDM_v's steps on a random decreasing sigma grid: order 2 is diff-sampler's closed form,
+  order 3 its closed form with the parentheses its formula means (read literally it weighs the
+  second difference by (1 - h^2 / (3 h1 (h1 + h2))) / 2, which differs here), and every step
+  integrates a cubic in sigma exactly; equal steps give Adams-Bashforth's 55/24, -59/24, ..."""
+  from samplers.deis import lagrange_coefficients  # pylint: disable=import-outside-toplevel
+  sigma = np.sort(np.random.default_rng(0).uniform(0.01, 80.0, 9))[::-1]
+  equal = np.linspace(10.0, 1.0, 8)
+  with jax.enable_x64(True):
+    weights_of = lambda s: np.asarray(lagrange_coefficients(jnp.asarray(s), jnp.asarray(s), 4,
+                                                            lambda v: v))
+    c, ab4 = weights_of(sigma), weights_of(equal)
+  h, h1, h2 = sigma[3] - sigma[2], sigma[2] - sigma[1], sigma[1] - sigma[0]  # step 2's steps
+  np.testing.assert_allclose(c[1, :2], h1 * np.array([(2 + h1 / h2) / 2, -(h1 / h2) / 2]),
+                             rtol=1e-12)  # step 1: h1 after h2
+  meant = (1 - h / (3 * (h + h1))) * (h * (h + h1)) / (h1 * (h1 + h2)) / 2
+  literal = (1 - h / (3 * (h + h1)) * (h * (h + h1)) / (h1 * (h1 + h2))) / 2
+  weights = lambda temp: h * np.array([(2 + h / h1) / 2 + temp, -(h / h1) / 2 - (1 + h1 / h2) * temp,
+                                       temp * h1 / h2])
+  np.testing.assert_allclose(c[2, :3], weights(meant), rtol=1e-12)
+  assert np.max(np.abs(c[2, :3] - weights(literal))) > 0.1
+  cubic = lambda s: 1 + 0.2 * s - 0.03 * s**2 + 4e-4 * s**3
+  exact = lambda a, b: (lambda f: f(b) - f(a))(lambda s: s + 0.1 * s**2 - 0.01 * s**3 + 1e-4 * s**4)
+  for i in range(3, 8):
+    np.testing.assert_allclose(sum(c[i, j] * cubic(sigma[i - j]) for j in range(4)),
+                               exact(sigma[i], sigma[i + 1]), rtol=1e-10)
+  np.testing.assert_allclose(ab4[4] / (equal[5] - equal[4]) * 24, [55, -59, 37, -9], rtol=1e-12)
 
 
 def test_order_test_fails_a_wrong_solver():
