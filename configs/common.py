@@ -87,6 +87,7 @@ def schedule_section(**values) -> ml_collections.ConfigDict:
   c.fine_steps = 64                             # fine grid (edm, sampling.grid_rho) of the teacher and of GITS's choices
   c.teacher = "heun"                            # the teacher's solver (samplers.SOLVERS, deterministic)
   c.teacher_substeps = 4                        # teacher steps per fine interval
+  c.loss = "l2"                                 # distance to the teacher: l2 (data space) | features (eval.features' network)
   c.iterations = 200                            # learned: Adam steps on the schedule's logits
   c.learning_rate = 0.05                        # learned: Adam's step size
   c.save_every = 20                             # learned: iterations between saved states (resume)

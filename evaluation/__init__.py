@@ -4,7 +4,7 @@ Nothing is downloaded at run time, and the library needs no torch: pytorch-fid's
 tests and benchmarks compare against, is built by tests/torch_reference.py.
 """
 from evaluation.cache import cache_dir
-from evaluation.digits_features import (DigitsNet, DigitsOutputs, digits_accuracy,
+from evaluation.digits_features import (DigitsNet, DigitsOutputs, digits_accuracy, digits_input,
                                         digits_inception_score, digits_outputs,
                                         frechet_digits_distance, load_digits_net, make_digits_fn,
                                         train_digits_net)
@@ -23,7 +23,7 @@ __all__ = [
     "INPUT_RANGES", "RESIZE_RULE", "SAMPLE_METRICS", "ReferenceFeatures", "SampleFeatures",
     "sample_metric_columns", "WEIGHTS_URL", "DigitsNet", "DigitsOutputs", "FIDInceptionV3",
     "FeatureStats", "InceptionOutputs", "ReferenceStats", "cache_dir", "digits_accuracy",
-    "digits_inception_score", "digits_outputs", "find_weights", "frechet_digits_distance",
+    "digits_inception_score", "digits_input", "digits_outputs", "find_weights", "frechet_digits_distance",
     "frechet_distance", "inception_input", "inception_score", "kernel_inception_distance",
     "load_digits_net", "load_inception_variables", "load_stats", "log_softmax", "make_digits_fn",
     "make_inception_fn", "read_state_dict", "resize_bilinear", "save_stats", "to_unit_interval",

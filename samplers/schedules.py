@@ -103,11 +103,13 @@ def ramp_logits(sde, times, eps: float, rho: float):
   return jnp.asarray(np.log(np.maximum(np.diff(u), 1e-12)))
 
 
-def matching_loss(solve, fns, sde, logits, keys, shape, target, eps: float, rho: float):
-  """Mean squared distance (per coordinate) of `solve` on ramp_times(logits) from the prior
-  draws of `keys` to the teacher's samples `target` (B, *shape)."""
+def matching_loss(solve, fns, sde, logits, keys, shape, target, eps: float, rho: float,
+                  embed=lambda x: x):
+  """Mean squared distance (per coordinate) of embed(samples of `solve` on ramp_times(logits)
+  from the prior draws of `keys`) to `target`, the embedded teacher's samples (B, ...); embed: a
+  differentiable map, e.g. a feature network (LD3's LPIPS-like distance), default the samples."""
   x = solve(fns, ramp_times(sde, logits, eps, rho), keys, shape)[0]
-  return jnp.mean(jnp.square(x - target))
+  return jnp.mean(jnp.square(embed(x) - target))
 
 
 # --- schedule files ---------------------------------------------------------------------------

@@ -43,11 +43,15 @@ def test_zero_logits_give_the_edm_grid_and_ramp_logits_invert_ramp_times():
                                                   1e-3, 7.0), times, rtol=1e-4)
 
 
-@pytest.mark.parametrize("method,extra", [("gits", {}), ("learned", {"schedule.iterations": 40})])
+# the learned one in eval.features' distance (the points themselves here; the interrupted run
+# below fits in l2)
+@pytest.mark.parametrize("method,extra", [
+    ("gits", {}), ("learned", {"schedule.iterations": 40, "schedule.loss": "features"})])
 def test_schedule_beats_its_initial_grid_on_held_out_draws(tmp_path, method, extra):
   config = load_config(SPEC, {**SMALL, "schedule.method": method, **extra})
   record = schedule_mode.make_schedule(config, tmp_path)
   assert record["loss"] < 0.5 * record["initial_loss"], record
+  assert record["distance"] == config.schedule.loss
   times = np.asarray(record["times"])
   assert len(times) == 5 and times[0] == 1.0 and np.isclose(times[-1], 1e-3)
   assert np.all(np.diff(times) < 0) and record["nfe"] == 5
@@ -110,6 +114,19 @@ def test_a_stochastic_teacher_or_an_unknown_method_is_one_line(tmp_path):
                                 tmp_path)
   with pytest.raises(ValueError, match=r"^Unknown schedule.method 'ld3'; choose one of"):
     schedule_mode.make_schedule(load_config(SPEC, {**SMALL, "schedule.method": "ld3"}), tmp_path)
+  with pytest.raises(ValueError, match=r"^Unknown schedule.loss 'lpips'; choose one of"):
+    schedule_mode.make_schedule(load_config(SPEC, {**SMALL, "schedule.loss": "lpips"}), tmp_path)
+
+
+def test_the_feature_distance_embeds_as_the_eval_features_do():
+  """schedule.loss=features differentiates through eval.features' network: its jax embedding
+  equals the features --mode=eval computes (the digits CNN), and has gradients in x."""
+  config = load_config("configs/digits.py:vpsde", {"eval.features": "digits"})
+  fn, embed = build.feature_network(config, "symmetric")
+  x = np.asarray(jax.random.uniform(jax.random.key(0), (4, 8, 8, 1), minval=-1.0, maxval=1.0))
+  np.testing.assert_allclose(embed(jnp.asarray(x)), fn(x)[0], rtol=1e-5, atol=1e-5)
+  grad = jax.grad(lambda v: jnp.sum(embed(v) ** 2))(jnp.asarray(x))
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
 
 
 DETERMINISTIC = sorted(name for name, solver in samplers.SOLVERS.items()

@@ -424,19 +424,31 @@ def model_input_range(config) -> str:
   return "symmetric" if config.data.centered else "unit"
 
 
-def build_feature_fn(config, input_range: str, parallel):
-  """x (B, ...) numpy -> (features (B, F) float, logits (B, K) or None) of eval.features:
-  'identity' (the points themselves: low-dimensional data), 'digits' (the offline digits CNN) or
-  'inception' (the FID Inception-v3, weights from eval.inception_weights)."""
+def feature_network(config, input_range: str, parallel=None):
+  """(fn, embed) of eval.features: 'identity' (the points themselves: low-dimensional data),
+  'digits' (the offline digits CNN) or 'inception' (the FID Inception-v3, weights from
+  eval.inception_weights). fn: x (B, ...) numpy -> (features (B, F) float, logits (B, K) or
+  None), jitted over `parallel`; embed: x (B, ...) jax -> features (B, F), differentiable in x
+  (schedule.loss=features)."""
   name = config.eval.features
   if name == "identity":
-    return lambda x: (np.asarray(x, np.float64).reshape(len(x), -1), None)
+    return (lambda x: (np.asarray(x, np.float64).reshape(len(x), -1), None),
+            lambda x: x.reshape(x.shape[0], -1))
   if name == "digits":
-    fn = evaluation.make_digits_fn(evaluation.load_digits_net(), input_range, parallel)
-    return lambda x: tuple(fn(x))
+    variables = evaluation.load_digits_net()
+    fn = evaluation.make_digits_fn(variables, input_range, parallel)
+    return (lambda x: tuple(fn(x)), lambda x: evaluation.DigitsNet().apply(
+        variables, evaluation.digits_input(x, input_range)).features)
   if name == "inception":
     with config_keys({"path": "eval.inception_weights"}):
       variables = evaluation.load_inception_variables(config.eval.inception_weights or None)
     fn = evaluation.make_inception_fn(variables, input_range, parallel)
-    return lambda x: (lambda out: (out.pool, out.logits_unbiased))(fn(x))
+    return (lambda x: (lambda out: (out.pool, out.logits_unbiased))(fn(x)),
+            lambda x: evaluation.FIDInceptionV3().apply(
+                variables, evaluation.inception_input(x, input_range)).pool)
   raise UserError(f"Unknown eval.features {name!r}; choose one of {list(FEATURES)}.")
+
+
+def build_feature_fn(config, input_range: str, parallel):
+  """feature_network's numpy fn: x (B, ...) -> (features (B, F), logits (B, K) or None)."""
+  return feature_network(config, input_range, parallel)[0]

@@ -7,7 +7,9 @@ costs against a teacher (schedule.teacher, schedule.teacher_substeps per fine in
 schedule.method=learned fits them by Adam through the jitted solver to the teacher's samples.
 Both fit schedule.num_samples prior draws and report, on as many held-out draws, the mean squared
 distance to the teacher of the solver on the new schedule (`loss`) and on config.sampling's grid
-(`initial_loss`). A learned schedule saves its state every schedule.save_every iterations and on
+(`initial_loss`): in data space (schedule.loss=l2), or between the features of eval.features'
+network (schedule.loss=features: the digits CNN or the FID Inception for images), which the
+learned method then also fits. A learned schedule saves its state every schedule.save_every iterations and on
 SIGINT / SIGTERM (workdir/schedules/NAME.state.npz); rerunning the command resumes it to the same
 result. An existing schedule is never overwritten.
 """
@@ -29,6 +31,7 @@ from training import interrupt
 from workflows import build
 
 METHODS = ("gits", "learned")
+LOSSES = ("l2", "features")
 
 
 def schedule_path(config, workdir) -> pathlib.Path:
@@ -73,20 +76,23 @@ class ScheduleProblem:
         x, jnp.full(x.shape[:1], self.fine[-1], x.dtype)))
     self._student_run = jax.jit(lambda params, times, keys: self.student(
         self.fns_of(params), times, keys, self.shape))
+    self.embed = (build.feature_network(config, build.model_input_range(config))[1]
+                  if c.loss == "features" else lambda x: x)
 
   def teacher_states(self, keys):
     """The teacher's states (M, B, ...) on the fine grid from the prior draws of `keys`."""
     return self._teacher_run(self.params, keys)
 
   def target(self, keys):
-    """The teacher's samples (B, ...): its state at eps, denoised as the student's are."""
+    """The embedded teacher's samples (B, ...): its state at eps, denoised as the student's are."""
     x = self.teacher_states(keys)[-1]
-    return self._denoise_at_eps(self.params, x) if self.config.sampling.noise_removal else x
+    x = self._denoise_at_eps(self.params, x) if self.config.sampling.noise_removal else x
+    return self.embed(x)
 
   def loss(self, times, keys, target):
-    """(mean squared distance to target of the student on `times`, its NFE)."""
+    """(mean squared distance to target of the embedded student on `times`, its NFE)."""
     x, nfe = self._student_run(self.params, times, keys)
-    return float(jnp.mean(jnp.square(x - target))), int(np.max(nfe))
+    return float(jnp.mean(jnp.square(self.embed(x) - target))), int(np.max(nfe))
 
 
 def gits_times(problem: ScheduleProblem):
@@ -117,7 +123,7 @@ def learned_times(problem: ScheduleProblem, initial, state_path: pathlib.Path):
   def update(params, logits, opt_state):
     loss, grad = jax.value_and_grad(lambda v: schedules.matching_loss(
         problem.student, problem.fns_of(params), problem.sde, v, problem.fit_keys, problem.shape,
-        target, s.eps, s.grid_rho))(logits)
+        target, s.eps, s.grid_rho, problem.embed))(logits)
     change, opt_state = optimizer.update(grad, opt_state)
     return optax.apply_updates(logits, change), opt_state, loss
 
@@ -145,6 +151,8 @@ def make_schedule(config, workdir) -> dict:
   s, c = config.sampling, config.schedule
   if c.method not in METHODS:
     raise UserError(f"Unknown schedule.method {c.method!r}; choose one of {list(METHODS)}.")
+  if c.loss not in LOSSES:
+    raise UserError(f"Unknown schedule.loss {c.loss!r}; choose one of {list(LOSSES)}.")
   path = schedule_path(config, workdir)
   if path.exists():
     raise UserError(f"{path} exists; set --config.schedule.name=... to make another schedule "
@@ -160,7 +168,7 @@ def make_schedule(config, workdir) -> dict:
   loss, nfe = problem.loss(times, problem.held_keys, target)
   initial_loss, _ = problem.loss(initial, problem.held_keys, target)
   record = {"sde": config.sde.to_dict(), "solver": s.method, "num_steps": s.num_steps, "nfe": nfe,
-            "eps": s.eps, "made_by": c.method, "loss": loss, "initial_grid": s.grid,
+            "eps": s.eps, "made_by": c.method, "distance": c.loss, "loss": loss, "initial_grid": s.grid,
             "initial_loss": initial_loss, "teacher": c.teacher, "fine_steps": c.fine_steps,
             "seconds": time.perf_counter() - start, **extra}
   if jax.process_index() == 0:
