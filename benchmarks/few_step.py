@@ -15,7 +15,14 @@ samples of the same tight solve from their own prior draws (the model's own samp
 Then the verdict of the few-step issue's target: the best
 solver + schedule at 5 NFE against DPM-Solver++(2M) on the logsnr grid at 10 NFE.
 
+With --digits-workdir (a trained configs/digits.py:vpsde workdir) it also runs the digits model:
+its EMS (--mode=ems, timed; reused if present), GITS and learned schedules (--mode=schedule on
+--digits-fit-samples draws, timed; reused if present) for each solver at 5 NFE, and FD-digits of
+--digits-samples samples against the training split for every solver on the logsnr and edm grids
+and on its made schedules, with DPM-Solver++(2M) at 5 and 10 NFE beside them.
+
   python benchmarks/few_step.py --dims 2,16,64 --nfe 3,4,5,6,8,10 --samples 500
+  python benchmarks/few_step.py --dims "" --digits-workdir workdirs/digits_vp
 """
 import argparse
 import functools
@@ -58,6 +65,11 @@ def parse_args():
   parser.add_argument("--learning-rate", type=float, default=0.05)
   parser.add_argument("--ems-nodes", type=int, default=1200, help="DPM-Solver-v3's EMS nodes")
   parser.add_argument("--ems-data", type=int, default=1024, help="samples the EMS average")
+  parser.add_argument("--digits-workdir", default="")
+  parser.add_argument("--digits-samples", type=int, default=1024)
+  parser.add_argument("--digits-fit-samples", type=int, default=32)
+  parser.add_argument("--digits-fine-steps", type=int, default=24)
+  parser.add_argument("--digits-iterations", type=int, default=30)
   return parser.parse_args()
 
 
@@ -178,6 +190,69 @@ def table(dim: int, nfes, args, directory: str):
   return errors, seconds, ems_seconds
 
 
+DIGITS_SOLVERS = ("dpm_solver_2m", "dpm_solver_3m", "unipc", "ipndm", "deis", "dpm_solver_v3")
+
+
+def digits_made(config, workdir: str, method: str, args) -> tuple:
+  """(the schedule's name, seconds it took) of --mode=schedule for config.sampling, made now or
+  read back from an earlier run."""
+  from workflows import schedule as schedule_mode  # pylint: disable=import-outside-toplevel
+  import configs  # pylint: disable=import-outside-toplevel
+  s = config.sampling
+  name = f"bench_{method}_{s.method}_{s.num_steps}"
+  path = pathlib.Path(workdir) / "schedules" / f"{name}.json"
+  if not path.exists():
+    schedule_mode.make_schedule(configs.with_overrides(config, {
+        "schedule.method": method, "schedule.name": name,
+        "schedule.num_samples": args.digits_fit_samples,
+        "schedule.fine_steps": args.digits_fine_steps,
+        "schedule.iterations": args.digits_iterations}), workdir)
+  return name, schedules.read_schedule(path)["seconds"]
+
+
+def digits_table(args):
+  """FD-digits of each solver x grid at 5 NFE (and DPM-Solver++(2M) at 10) for the model in
+  --digits-workdir, with the seconds to make its EMS and schedules."""
+  import configs  # pylint: disable=import-outside-toplevel
+  import evaluation  # pylint: disable=import-outside-toplevel
+  import workflows  # pylint: disable=import-outside-toplevel
+  from workflows import build, ems as ems_mode  # pylint: disable=import-outside-toplevel
+  workdir = args.digits_workdir
+  config = configs.load_config("configs/digits.py:vpsde")
+  ems_path = ems_mode.ems_path(config, workdir)
+  start = time.perf_counter()
+  if not ems_path.exists():
+    ems_mode.estimate_ems(config, workdir)
+  ems_seconds = time.perf_counter() - start
+  model = workflows.load(config, workdir)
+  fd = lambda **settings: evaluation.frechet_digits_distance(
+      model.sample(args.digits_samples, **settings), "symmetric")
+  rows, made_seconds = [], {}
+  for name in DIGITS_SOLVERS:
+    extra = {"ems": ems_path.stem} if name == "dpm_solver_v3" else {}
+    for grid in ("logsnr", "edm") + MADE:
+      settings = dict(method=name, num_steps=5, grid=grid, **extra)
+      if grid in MADE:
+        overrides = {f"sampling.{k}": v for k, v in {**settings, "grid": "edm"}.items()}
+        path, made_seconds[(name, grid)] = digits_made(configs.with_overrides(config, overrides),
+                                                       workdir, grid, args)
+        settings.update(grid="file", grid_path=path)
+      rows.append((name, grid, 5, fd(**settings)))
+  rows.append(("dpm_solver_2m", "logsnr", 10, fd(method="dpm_solver_2m", num_steps=10,
+                                                  grid="logsnr")))
+  floor = evaluation.frechet_digits_distance(
+      build.model_space_examples(config, "test", 10_000), "symmetric")
+  print(f"\ndigits ({workdir}): FD-digits of {args.digits_samples} samples vs the training "
+        f"split (the test split's own: {floor:.2f})")
+  for name, grid, nfe, value in rows:
+    print(f"{name:>14} {grid:>8} NFE {nfe:>2}: {value:8.2f}")
+  best = min((r for r in rows if r[2] == 5), key=lambda r: r[3])
+  print(f"best at 5 NFE: {best[0]} on {best[1]}, {best[3]:.2f}; DPM-Solver++(2M) logsnr at 5 / 10 "
+        f"NFE: {rows[0][3]:.2f} / {rows[-1][3]:.2f}")
+  print(f"seconds to estimate the EMS: {ems_seconds:.0f} (0: reused); to make each schedule: " +
+        ", ".join(f"{n} {g} {v:.0f}" for (n, g), v in made_seconds.items()))
+
+
 def main():
   args = parse_args()
   nfes = [int(v) for v in args.nfe.split(",")]
@@ -207,6 +282,9 @@ def main():
       print(f"seconds to make a schedule (mean, compile included): gits {gits:.1f}, learned "
             f"{learned:.1f}; DPM-Solver-v3's EMS ({args.ems_nodes} nodes, {args.ems_data} "
             f"samples, their tight solve included): {ems_seconds:.1f}")
+  if args.digits_workdir:
+    jax.config.update("jax_enable_x64", False)
+    digits_table(args)
   print(f"load average: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -54,6 +54,10 @@ GRID_SOLVERS = {
     "dpm_solver_sde_2m": ("dpm_solver_sde_2m", {}, lambda n: n),
     "unipc": ("unipc", {}, lambda n: n),
     "unipc_bh1": ("unipc", dict(variant="bh1"), lambda n: n),
+    "ipndm": ("ipndm", {}, lambda n: n),
+    "ipndm_v": ("ipndm", dict(variable_steps=True), lambda n: n),
+    "deis": ("deis", {}, lambda n: n),
+    "dpm_solver_v3": ("dpm_solver_v3", {}, lambda n: n),  # without EMS (few_step.py: with)
 }
 STOCHASTIC = {"pc", "dpm_solver_sde_2m"}  # their samples are not paths of the ODE
 PC_RELEASED = ("pc", dict(predictor="reverse_diffusion", corrector="none", use_tables=True))

@@ -14,7 +14,8 @@ from models.ncsnpp import NCSNpp
 from models.ncsnv2 import NCSN, NCSNv2, NCSNv2_128, NCSNv2_256
 from models.parameterization import (EDM, PARAMETERIZATIONS, DiscreteParameterization,
                                      Parameterization, Preconditioning, VEContinuous,
-                                     VEDiscrete, VPContinuous, VPDiscrete, parameterization_name)
+                                     VEDiscrete, VPContinuous, VPDiscrete, VPrediction,
+                                     parameterization_name)
 from models.score import NetworkScore
 
 NETWORKS = {
@@ -38,5 +39,5 @@ def get_network_class(name: str):
 __all__ = ["COMPUTE_DTYPES", "EDM", "EXACT_CLASSIFIERS", "EXACT_SCORES", "MODEL_NAMES", "NETWORKS",
            "PARAMETERIZATIONS", "AnalyticGMMClassifier", "AnalyticGMMConditionalScore",
            "AnalyticGMMScore", "DiscreteParameterization", "NetworkScore", "Parameterization",
-           "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous", "VPDiscrete",
+           "Preconditioning", "VEContinuous", "VEDiscrete", "VPContinuous", "VPDiscrete", "VPrediction",
            "get_compute_dtype", "get_network_class", "parameterization_name"]

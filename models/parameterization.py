@@ -16,7 +16,9 @@ discrete ones also give `precondition_level(i)` at the table's level i, for the 
   ve_continuous  VE, continuous: labels sigma(t), score = F / sigma(t) (F if not scale_by_sigma);
   ve_discrete    VE, discrete (SMLD): labels k = round((T - t)(N - 1)), the index of sigma in the
                  descending table, score = F / sigmas_desc[k] (F if not scale_by_sigma);
-  edm            Karras et al.'s preconditioning with sigma_data, c_noise = ln(sigma) / 4.
+  edm            Karras et al.'s preconditioning with sigma_data, c_noise = ln(sigma) / 4;
+  v_prediction   Salimans & Ho (2022): F predicts v = (a eps - s x0) / sqrt(a^2 + s^2) (for VP,
+                 a eps - s x0), labels 999 t; so x0 = (a x - s sqrt(a^2 + s^2) v) / (a^2 + s^2).
 """
 import dataclasses
 from typing import ClassVar, NamedTuple, Protocol, runtime_checkable
@@ -160,8 +162,27 @@ class EDM:
                            c_out=sigma * self.sigma_data / jnp.sqrt(total))
 
 
+@dataclasses.dataclass(frozen=True)
+class VPrediction:
+  """Salimans & Ho (2022, Sec. 4, "v-parameterisation"), for any kernel: the network sees
+  x / sqrt(a^2 + s^2) and labels 999 t and predicts v = (a eps - s x0) / sqrt(a^2 + s^2), so
+  D = (a x - s sqrt(a^2 + s^2) F) / (a^2 + s^2): in x~ = x / a with sigma = s / a, EDM's
+  coefficients at sigma_data = 1 with F negated (the two are one family, Karras et al. App. B.6)."""
+
+  sde: SDE
+  network_embedding: ClassVar[str | None] = None
+
+  def precondition(self, t) -> Preconditioning:
+    scale, std = self.sde.marginal_coeffs(t)
+    sigma = std / scale
+    total = jnp.square(sigma) + 1.0
+    return Preconditioning(scale, sigma, c_in=1.0 / jnp.sqrt(total), c_noise=999.0 * t,
+                           c_skip=1.0 / total, c_out=-sigma / jnp.sqrt(total))
+
+
 PARAMETERIZATIONS = {"vp_continuous": VPContinuous, "vp_discrete": VPDiscrete,
-                     "ve_continuous": VEContinuous, "ve_discrete": VEDiscrete, "edm": EDM}
+                     "ve_continuous": VEContinuous, "ve_discrete": VEDiscrete, "edm": EDM,
+                     "v_prediction": VPrediction}
 # The released code's choice for (SDE name, continuous training).
 RELEASED = {("vpsde", True): "vp_continuous", ("vpsde", False): "vp_discrete",
             ("subvpsde", True): "vp_continuous", ("subvpsde", False): "vp_continuous",

@@ -3,7 +3,8 @@ Model Statistics"): a multistep exponential integrator whose linearisation comes
 
 In lambda = log(a / s) the probability-flow ODE is dx/dlambda = (a'/a) x - s eps. With empirical
 model statistics (EMS) l, s, b on lambda nodes (samplers.ems; L, S their integrals from the first
-node, B = int e^-S b), the paper's Eq. 8-10 give from lambda_s to lambda_t
+node, B = int e^-S b), the paper's change of variables (its Sec. 3) gives from lambda_s to
+lambda_t
 
   x_t = (a_t / a_s) e^(L_s - L_t) x_s - a_t e^(L_s - L_t) int_s^t E_s(u) [g(u) + beta(u)] du,
   f = (s eps - l x) / a,  E_s(u) = e^(L(u) + S(u) - L_s - S_s),  beta(u) = int_s^u e^(S_s - S) b,
@@ -19,7 +20,7 @@ The official code snaps the times to the EMS nodes and integrates by the trapezo
 grid runs, and with l = 1, s = b = 0 (`ems=""`) each step is DPM-Solver++'s Taylor multistep step
 (dpm_solver_3m with solver_type='taylor') to quadrature accuracy.
 
-The corrector (their Sec. 3.4) recomputes x_i from x_{i-1} once eps(x_i) is known, holding
+The corrector (the official code's multistep_corrector_update) recomputes x_i from x_{i-1} once eps(x_i) is known, holding
 N = s eps - l x (so f) fixed: no extra model call.
 """
 import math

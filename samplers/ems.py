@@ -1,4 +1,4 @@
-"""Empirical model statistics (EMS) of DPM-Solver-v3 (Zheng et al. 2023, Sec. 3.2-3.3, Eq. 6-7)
+"""Empirical model statistics (EMS) of DPM-Solver-v3 (Zheng et al. 2023, Sec. 3)
 at one half-log-SNR lambda, over data x0 perturbed to x = a x0 + s z:
 
   l = E tr(grad_x (s eps(x))) / D       (minimises E ||grad_x (s eps - l x)||_F^2, Hutchinson),

@@ -73,6 +73,34 @@ def test_likelihood_weighted_loss_matches_closed_form():
   assert abs(loss - expected) < 5 * stderr + 1e-3 * expected, (loss, expected, stderr)
 
 
+@dataclasses.dataclass(frozen=True)
+class ExactUnderVPrediction(ExactGaussianScore):
+  """The exact score, read as a v_prediction model (output_weighting asks for its c_out)."""
+
+  @property
+  def parameterization(self):
+    return models.VPrediction(self.sde)
+
+
+@pytest.mark.parametrize("sde", [sde_lib.VESDE(sigma_max=5.0), sde_lib.VPSDE()], ids=["ve", "vp"])
+def test_output_weighted_loss_of_v_prediction_is_the_v_loss(sde):
+  """Weighted so the network output's error counts, the loss of v_prediction's exact model is
+  E ||v_hat - v||^2 per dimension = (a^2 + s^2) C^2 / (a^2 C^2 + s^2), v = (a z - s x0) /
+  sqrt(a^2 + s^2): v_hat - v = -sqrt(a^2 + s^2) (x0_hat - x0) / s, x0's posterior variance
+  C^2 s^2 / (a^2 C^2 + s^2)."""
+  eps = 1e-3
+  loss, stderr = mc_loss(losses.continuous_dsm_loss(sde, ExactUnderVPrediction(sde),
+                                                    reduce_mean=True, likelihood_weighting=False,
+                                                    eps=eps, output_weighting=True))
+
+  def integrand(t):
+    a, s = (float(v[0]) for v in sde.marginal_coeffs(jnp.array([t])))
+    return (a**2 + s**2) * C**2 / (a**2 * C**2 + s**2)
+
+  expected = scipy.integrate.quad(integrand, eps, 1.0, limit=200)[0] / (1.0 - eps)
+  assert abs(loss - expected) < 5 * stderr + 1e-4, (loss, expected, stderr)
+
+
 def test_smld_loss_matches_closed_form():
   sde = sde_lib.VESDE(sigma_min=0.01, sigma_max=5.0, N=100)
   loss, stderr = mc_loss(losses.discrete_dsm_loss(sde, ExactGaussianScore(sde), reduce_mean=True))

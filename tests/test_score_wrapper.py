@@ -10,6 +10,7 @@ import models
 import samplers
 import sde_lib
 from models.score import NetworkScore
+from oracles import gmm_fns
 
 
 class EchoLabels(nn.Module):
@@ -100,6 +101,32 @@ def test_edm_preconditioning_is_table_1():
   np.testing.assert_allclose(NetworkScore(sde, EchoLabels(), models.EDM(sde)).score({}, x, t),
                              np.broadcast_to((d - 1.0) / s[:, None] ** 2, (4, 2)), rtol=2e-4,
                              atol=1e-6)
+
+
+class ExactV(nn.Module):
+  """The exact v = (a eps - s x0) / sqrt(a^2 + s^2) of the 2-D mixture under `sde`, read back from
+  v_prediction's inputs (x / sqrt(a^2 + s^2), 999 t)."""
+
+  sde: sde_lib.SDE
+
+  @nn.compact
+  def __call__(self, x_in, labels, train=False):
+    t = labels / 999.0
+    a, s = (v[:, None] for v in self.sde.marginal_coeffs(t))
+    x = x_in * jnp.sqrt(a**2 + s**2)
+    denoised, eps = gmm_fns(self.sde).predictions(x, t)
+    return (a * eps - s * denoised) / jnp.sqrt(a**2 + s**2)
+
+
+@pytest.mark.parametrize("sde", [VP, VE], ids=["vp", "ve"])
+def test_v_prediction_of_the_exact_v_is_the_exact_score(sde):
+  """Given the exact v, v_prediction's score is the mixture's exact score (and for VP, where
+  a^2 + s^2 = 1, v = a eps - s x0 as Salimans & Ho define it)."""
+  with jax.enable_x64(True):
+    t = jnp.array([0.02, 0.3, 0.7, 1.0])
+    x = jax.random.normal(jax.random.key(0), (4, 2)) * 3.0
+    got = NetworkScore(sde, ExactV(sde), models.VPrediction(sde)).score({}, x, t)
+    np.testing.assert_allclose(got, gmm_fns(sde).score(x, t), rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("sde", [VP, SUBVP], ids=["vp", "subvp"])

@@ -35,10 +35,14 @@ def split_batch(batch, rng, label_dropout: float = 0.0, label_classes: int = 0):
 
 
 def continuous_dsm_loss(sde: SDE, score_model, *, reduce_mean: bool, likelihood_weighting: bool,
-                        eps: float = 1e-5, label_dropout: float = 0.0, label_classes: int = 0):
+                        eps: float = 1e-5, label_dropout: float = 0.0, label_classes: int = 0,
+                        output_weighting: bool = False):
   """E_t E_{x(t)|x(0)} lambda(t) ||s(x(t), t) - grad log p_0t(x(t)|x(0))||^2, t ~ U(eps, T).
 
-  lambda(t) = std(t)^2 (the paper's choice) or g(t)^2 (likelihood weighting).
+  lambda(t) = std(t)^2 (the paper's choice), g(t)^2 (likelihood weighting), or with
+  output_weighting (sigma^2 a / c_out)^2, under which the loss is the squared error of the
+  network's output F itself (score = c_out F / (sigma^2 a) + ...; models.parameterization): the
+  eps loss for vp_continuous (= std^2), Salimans & Ho's v loss for v_prediction.
   """
 
   def loss(params, batch, rng):
@@ -52,6 +56,10 @@ def continuous_dsm_loss(sde: SDE, score_model, *, reduce_mean: bool, likelihood_
     if likelihood_weighting:
       g2 = jnp.square(sde.sde(jnp.zeros_like(x), t)[1])
       losses = _reduce(jnp.square(score + z / batch_expand(std, x)), reduce_mean) * g2
+    elif output_weighting:
+      p = score_model.parameterization.precondition(t)
+      factor = batch_expand(jnp.square(p.sigma) * p.scale / p.c_out, x)
+      losses = _reduce(jnp.square((score + z / batch_expand(std, x)) * factor), reduce_mean)
     else:
       losses = _reduce(jnp.square(score * batch_expand(std, x) + z), reduce_mean)
     return jnp.mean(losses), losses

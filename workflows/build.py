@@ -281,10 +281,15 @@ def build_loss(config, sde, score_model):
     return losses.edm_loss(sde, score_model, reduce_mean=t.reduce_mean,
                            sigma_data=config.model.sigma_data, p_mean=t.edm_p_mean,
                            p_std=t.edm_p_std, **cond)
+  if t.likelihood_weighting and t.output_weighting:
+    raise UserError("training.likelihood_weighting and training.output_weighting are two "
+                    "weightings of the DSM loss; set one of them.")
   if t.continuous:
     return losses.continuous_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean,
                                       likelihood_weighting=t.likelihood_weighting, eps=t.eps,
-                                      **cond)
+                                      output_weighting=t.output_weighting, **cond)
+  if t.output_weighting:
+    raise UserError("output_weighting needs continuous training (training.continuous=True).")
   if t.likelihood_weighting:
     raise UserError("likelihood_weighting needs continuous training (training.continuous=True).")
   return losses.discrete_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean, **cond)
