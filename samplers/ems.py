@@ -75,9 +75,9 @@ def estimate(fns, x0, z, v, lambdas: np.ndarray):
   """(l, s, b) (N,), (N,), (N, ...) at the nodes `lambdas` (N,) from data x0 with noise z and
   probes v (M, ...), all in memory on one device (--mode=ems batches them over devices and
   resumes)."""
-  trace = jax.jit(lambda lam: jnp.mean(trace_terms(fns, x0, z, v, lam)))
-  l = np.array([float(trace(lam)) for lam in lambdas])
-  regression = jax.jit(functools.partial(regression_terms, fns, x0, z))
-  fitted = [fit_sb(*regression(lam, l_k, dl_k))
+  trace = jax.jit(lambda *args: jnp.mean(trace_terms(fns, *args)))  # data as arguments, not
+  l = np.array([float(trace(x0, z, v, lam)) for lam in lambdas])    # constants to fold
+  regression = jax.jit(functools.partial(regression_terms, fns))
+  fitted = [fit_sb(*regression(x0, z, lam, l_k, dl_k))
             for lam, l_k, dl_k in zip(lambdas, l, slopes(lambdas, l))]
   return l, np.array([s for s, _ in fitted]), np.stack([b for _, b in fitted])

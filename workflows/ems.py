@@ -68,7 +68,7 @@ class EMSProblem:
       return ems.regression_terms(fns_of(params), x0, draws(indices, x0.shape[1:])[0], lam, l, dl)
 
     rep, batch = parallel.replicated, parallel.batch
-    self._trace = jax.jit(trace, in_shardings=(rep, batch, batch, rep, ), out_shardings=batch)
+    self._trace = jax.jit(trace, in_shardings=(rep, batch, batch, rep), out_shardings=batch)
     self._regression = jax.jit(regression, in_shardings=(rep, batch, batch, rep, rep, rep),
                                out_shardings=(batch, batch))
 

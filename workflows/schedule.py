@@ -9,9 +9,9 @@ Both fit schedule.num_samples prior draws and report, on as many held-out draws,
 distance to the teacher of the solver on the new schedule (`loss`) and on config.sampling's grid
 (`initial_loss`): in data space (schedule.loss=l2), or between the features of eval.features'
 network (schedule.loss=features: the digits CNN or the FID Inception for images), which the
-learned method then also fits. A learned schedule saves its state every schedule.save_every iterations and on
-SIGINT / SIGTERM (workdir/schedules/NAME.state.npz); rerunning the command resumes it to the same
-result. An existing schedule is never overwritten.
+learned method then also fits. A learned schedule saves its state every schedule.save_every
+iterations and on SIGINT / SIGTERM (workdir/schedules/NAME.state.npz); rerunning the command
+resumes it to the same result. An existing schedule is never overwritten.
 """
 import functools
 import pathlib
