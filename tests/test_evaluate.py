@@ -42,6 +42,7 @@ def shard_files(workdir):
   return sorted((pathlib.Path(workdir) / "eval" / "ckpt_0").glob("samples_*.npz"))
 
 
+@pytest.mark.slow  # 26-27 s: a killed subprocess and two fresh runs
 def test_killed_eval_resumes_to_the_same_samples_and_metrics(tmp_path):
   """SIGKILL after two shards, rerun: bit-identical shards and the same metrics row as an
   uninterrupted run (the analytic model, whose 'checkpoint' is step 0)."""
