@@ -188,19 +188,11 @@ def step_coefficients(stats: Statistics, lam, count, lam_t, a_s, a_t, pseudo: bo
   return StepCoefficients(rho, coef, b_weights)
 
 
-def _points(n_steps: int, size: int, corrector: bool) -> np.ndarray:
-  """Grid indices (S, size) of the points each step uses: i, i-1, ... (predictor from i) or
-  i-1, i, i-2, ... (corrector of x_i from i-1), clamped at 0 (unused there)."""
-  i = np.arange(n_steps)[:, None]
-  offsets = np.arange(size)[None, :]
-  if corrector:
-    offsets = np.concatenate([[1, 0], np.arange(2, max(size, 2))])[None, :size]
-  return np.maximum(i - offsets, 0)
-
-
-def _history_order(size: int, corrector: bool) -> np.ndarray:
-  """Where each point of _points sits in the history (f_i, f_{i-1}, ...)."""
-  return np.concatenate([[1, 0], np.arange(2, max(size, 2))])[:size] if corrector else np.arange(size)
+def _history_slots(size: int, corrector: bool) -> np.ndarray:
+  """The history slot (f_i, f_{i-1}, ...) of each point a step uses, in the order its update
+  reads them: i, i-1, ... (predictor from x_i) or i-1, i, i-2, ... (corrector of x_i from
+  x_{i-1}); slot k is grid point i - k."""
+  return np.concatenate([[1, 0], np.arange(2, size)])[:size] if corrector else np.arange(size)
 
 
 def _run_coefficients(stats, lam, a, shape, size: int, counts, corrector: bool, pseudo: bool,
@@ -209,10 +201,11 @@ def _run_coefficients(stats, lam, a, shape, size: int, counts, corrector: bool, 
   predictor (x_{i+1} from x_i) or corrector (x_i from x_{i-1}) of every step i over the grid's
   half-log-SNRs lam (n,), S = n - 1, with counts (S,) points each."""
   steps = lam.shape[0] - 1
-  idx = _points(steps, size, corrector)
+  slots = _history_slots(size, corrector)
+  idx = np.maximum(np.arange(steps)[:, None] - slots[None, :], 0)  # (S, size); unused below 0
   target = np.arange(steps) if corrector else np.arange(1, steps + 1)
   c = step_coefficients(stats, lam[idx], counts, lam[target], a[idx[:, 0]], a[target], pseudo, xp)
-  coef = c.coef[:, np.argsort(_history_order(size, corrector))]
+  coef = c.coef[:, np.argsort(slots)]
   const = (c.b_weights @ stats.b.reshape(stats.b.shape[0], -1)).reshape(steps, *shape)
   return c.rho, coef, const
 

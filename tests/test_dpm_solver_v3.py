@@ -183,6 +183,9 @@ def test_the_ems_mode_resumes_to_the_same_file_and_sampling_reads_it_by_name(tmp
     patch.setattr(interrupt, "stop_requests", contextlib.contextmanager(lambda: (yield StopAfter(30))))
     with pytest.raises(interrupt.Interrupted, match=r"at node 6 of 25 \(pass 2 of 2\)"):
       ems_mode.estimate_ems(config, tmp_path)
+  with pytest.raises(ValueError, match=r"cut.state.npz holds a run on other nodes or data"):
+    ems_mode.estimate_ems(load_config(SPEC, {**SMALL, "ems.name": "cut", "ems.num_data": 32}),
+                          tmp_path)
   resumed = ems_mode.estimate_ems(config, tmp_path)
   for key in whole:
     np.testing.assert_array_equal(resumed[key], whole[key])

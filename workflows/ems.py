@@ -94,13 +94,16 @@ def _load_state(path: pathlib.Path, problem: EMSProblem) -> dict:
   """The saved estimate, or an empty one: l, s (N,), b (N, ...), l_done, sb_done."""
   n = len(problem.nodes)
   state = dict(l=np.zeros(n), s=np.zeros(n), b=np.zeros((n, *problem.data.shape[1:])),
-               l_done=0, sb_done=0)
+               l_done=0, sb_done=0, lambdas=problem.nodes, num_data=len(problem.data))
   if path.exists():
     with np.load(path) as saved:
+      same = (saved["lambdas"].shape == problem.nodes.shape
+              and np.array_equal(saved["lambdas"], problem.nodes)
+              and int(saved["num_data"]) == len(problem.data))
+      if not same:
+        raise UserError(f"{path} holds a run on other nodes or data; rerun with its "
+                        "ems.num_nodes, sampling.eps and ems.num_data, or delete it.")
       state = {k: saved[k] for k in state}
-    if state["l"].shape[0] != n:
-      raise UserError(f"{path} holds a run with {state['l'].shape[0]} nodes, not "
-                      f"{n}: rerun with its ems.num_nodes or delete it.")
   return state
 
 
