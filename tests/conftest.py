@@ -14,7 +14,7 @@ FILES_SHOWN = 15
 # .ci/run gives each of its 2 workers whole files (pytest-xdist --dist loadfile, so module caches
 # and fixtures are built once); the longest files go first so that none is left running alone at
 # the end. Longest measured first (seconds per file, printed at the end of every run).
-LONGEST_FILES = ("test_digits_guidance.py", "test_notebooks.py", "test_image_training.py",
+LONGEST_FILES = ("test_notebooks.py", "test_image_training.py", "test_digits_guidance.py",
                  "test_solvers.py", "test_precision.py", "test_evaluate.py", "test_configs.py",
                  "test_solver_contract.py", "test_import_score_sde.py", "test_main.py",
                  "test_samplers.py", "test_guidance.py", "test_training.py",
@@ -27,11 +27,16 @@ jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture
-def compile_without_llvm_optimisation():
-  """For tests whose time goes into compiling networks rather than running them: XLA:CPU
-  without LLVM's optimisation passes compiles them about 2x faster (tests/test_precision.py:
-  147 s -> 82 s). Results agree to float32 rounding, not bit for bit, so tests that compare
-  outputs bit for bit across batch sizes or runs do not use it."""
+def compile_without_llvm_optimisation(request):
+  """For tests whose time goes into compiling rather than running: XLA:CPU without LLVM's
+  optimisation passes compiles about 2x faster (tests/test_precision.py: 147 s -> 82 s; whole
+  files of short solver loops 30-40% faster, while files that run long loops, such as
+  test_sde.py's simulations, got slower: use it per file, measured). Results agree to float32
+  rounding, not bit for bit: tests marked `llvm_optimised` (bit-for-bit comparisons across batch
+  shapes, tolerances at the rounding level) keep the optimised compiler in such files."""
+  if request.node.get_closest_marker("llvm_optimised"):
+    yield
+    return
   previous = jax.config.read("jax_disable_most_optimizations")
   jax.config.update("jax_disable_most_optimizations", True)
   yield
@@ -40,6 +45,8 @@ def compile_without_llvm_optimisation():
 
 def pytest_configure(config):
   config.addinivalue_line("markers", "slow: slow checks, run in a separate CI step")
+  config.addinivalue_line("markers", "llvm_optimised: keep XLA's optimised CPU compiles in a file "
+                          "that uses compile_without_llvm_optimisation")
 
 
 def pytest_collection_modifyitems(items):

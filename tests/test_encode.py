@@ -16,6 +16,9 @@ from test_inverse_cli import TINY_DIGITS, run_main, untrained_workdir
 from workflows import sample as sample_mode
 from workflows.encode import encode, slerp
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 EPS = 1e-3
 
 

@@ -15,6 +15,9 @@ import conditioning
 from data_sources.mixture import GaussianMixture
 from sde_lib import VESDE, VPSDE
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 LABELLED = GaussianMixture(weights=(0.3, 0.3, 0.4), means=((-3.0, 0.0), (3.0, -0.5), (0.0, 3.5)),
                            covs=(((0.6, 0.2), (0.2, 0.4)), ((0.3, -0.1), (-0.1, 0.7)),
                                  ((0.5, 0.0), (0.0, 0.3))))

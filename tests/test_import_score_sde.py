@@ -27,6 +27,9 @@ from workflows import sample as sample_mode, train as train_mode
 from workflows.import_released import import_checkpoint
 from workflows.sample import draw_samples, make_sample_fn
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "score_sde_checkpoints"
 if not FIXTURES.is_dir():

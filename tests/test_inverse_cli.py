@@ -14,6 +14,9 @@ from configs import load_config
 from training import checkpoints
 from workflows import build, outputs, sample as sample_mode
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TINY_DIGITS = {"model.nf": 8, "model.ch_mult": (1,), "model.num_res_blocks": 1,
                "model.attn_resolutions": (), "sampling.num_steps": 3,

@@ -20,6 +20,9 @@ from data_sources.mixture import GaussianMixture
 from oracles import energy_distance
 from sde_lib import VESDE, VPSDE
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 N = 2000
 VP = VPSDE()
 # The 2-D mixture of configs/gmm_analytic.py (configs/default_toy.py's gmm_*).
@@ -94,6 +97,7 @@ def test_conditional_rejects_bad_coordinates():
 
 # --- observations and masks -----------------------------------------------------------------
 
+@pytest.mark.llvm_optimised  # its adjointness check is at float32 rounding (1e-5)
 @pytest.mark.parametrize("observation, shape", [
     (conditioning.MaskObservation(conditioning.make_mask("box", (8, 8, 3), box_size=4)), (8, 8, 3)),
     (conditioning.GrayObservation(), (4, 4, 3)),

@@ -19,6 +19,9 @@ from samplers import (CORRECTORS, ODE_SOLVERS, PREDICTORS, ModelFns, get_correct
 from samplers.ode import INITIAL_EVALS
 from sde_lib import EDMSDE, VESDE, VPSDE, SubVPSDE
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 N = 200  # steps of every PC run
 BATCH = 2000
 SDES = {"ve": VESDE(N=N), "vp": VPSDE(N=N), "subvp": SubVPSDE(N=N)}
@@ -218,6 +221,7 @@ def test_corrector_only_sampling_ends_with_the_denoising_step():
 SMALL_VE = VESDE(N=50)
 
 
+@pytest.mark.llvm_optimised  # bit-for-bit across batch sizes
 @pytest.mark.parametrize("corrector,independent", [("langevin_per_sample", True),
                                                    ("mala", True), ("langevin", False)])
 def test_pc_samples_depend_on_batch_only_with_the_released_langevin(corrector, independent):

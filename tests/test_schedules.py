@@ -18,6 +18,9 @@ from sde_lib import VPSDE
 from training import interrupt
 from workflows import build, schedule as schedule_mode
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 SPEC = "configs/gmm_analytic.py:vpsde"
 SMALL = {"schedule.num_samples": 64, "schedule.fine_steps": 24, "schedule.teacher_substeps": 2,
          "sampling.method": "euler", "sampling.num_steps": 5, "sampling.grid": "uniform"}

@@ -25,6 +25,9 @@ from sde_lib.tweedie import score_from_denoiser
 from test_samplers import counting
 from workflows import build
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 SDE, EPS = VPSDE(), 1e-3
 KEYS = sample_keys(jax.random.key(1), jnp.arange(2000))
 # Steps at which every solver's discretisation error is below the mixture check's noise floor.

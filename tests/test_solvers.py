@@ -21,6 +21,9 @@ from samplers.multistep import phi_functions
 from samplers.ode import flow_drift, integrate
 from sde_lib import EDMSDE, VESDE, VPSDE, SubVPSDE
 
+# Compile-bound (short loops, small models): XLA's unoptimised CPU compiles, measured faster.
+pytestmark = pytest.mark.usefixtures("compile_without_llvm_optimisation")
+
 SDES = {"vp": (VPSDE(), 1e-3), "ve": (VESDE(sigma_max=20.0), 1e-5), "subvp": (SubVPSDE(), 1e-3),
         "edm": (EDMSDE(), 2e-3)}
 # Order of each deterministic solver in the number of steps, and the slack of the fitted slope.
