@@ -108,6 +108,11 @@ def ems_section(**values) -> ml_collections.ConfigDict:
 
 def eval_section(**values) -> ml_collections.ConfigDict:
   e = ml_collections.ConfigDict()
+  e.likelihood = "ode"                          # --mode=likelihood: ode (exact PF-ODE) | elbo (continuous bound) | elbo_discrete (the discrete chain's)
+  e.elbo_draws = 64                             # elbo / elbo_discrete: Monte Carlo draws of t (or level) per example
+  e.elbo_t_sampling = "log_snr"                 # elbo: t drawn uniform in log SNR (importance sampling) | uniform
+  e.dequantization = "uniform"                  # images: uniform (pixels + U[0, 1)) | truncated_normal (i-DODE, likelihood=ode)
+  e.tn_tau = 3.0                                # truncated_normal: eps ~ TN(-tau, tau); the ODE starts where sigma = half a bin / tau
   e.trace_estimator = "rademacher"              # exact | gaussian | rademacher (Hutchinson)
   e.rtol = 1e-5                                 # likelihood ODE relative tolerance
   e.atol = 1e-5                                 # likelihood ODE absolute tolerance

@@ -67,10 +67,10 @@ class Model:
     return self.sample_arrays(n, **sampling)["samples"]
 
   def likelihood_arrays(self, x, **evaluation) -> dict:
-    """{"logp": (N,) nats, "nfe": (N,)} of model-space x (N, ...) by the probability-flow ODE of
-    config.eval with `evaluation` overrides (trace_estimator, rtol, atol, eps), as
-    --mode=likelihood computes them (bits/dim: samplers.bits_per_dim); compiles once per
-    settings."""
+    """{"logp": (N,) nats, "nfe": (N,)} of model-space x (N, ...) by config.eval's route with
+    `evaluation` overrides (likelihood: ode, or the bounds elbo / elbo_discrete, whose logp is
+    the ELBO; trace_estimator, rtol, atol, eps, elbo_draws), as --mode=likelihood computes them
+    (bits/dim: samplers.bits_per_dim); compiles once per settings."""
     config = configs.with_overrides(self.config, {f"eval.{k}": v for k, v in evaluation.items()})
     sde, score_model, params, parallel = self._parts
     key = config.eval.to_json_best_effort(sort_keys=True)

@@ -1,8 +1,14 @@
-"""--mode=likelihood: probability-flow log-likelihood of the held-out split, in likelihood.json.
+"""--mode=likelihood: the held-out split's log-likelihood, in likelihood.json, by eval.likelihood:
 
-For images its `bits_per_dim` is the paper's (Table 2: dequantised pixels on [0, 256)) and
+  ode            the probability-flow ODE's exact log-density (samplers.likelihood);
+  elbo           the continuous-time variational bound (samplers.bounds.continuous_elbo);
+  elbo_discrete  the discrete chain's bound (samplers.bounds.discrete_elbo); for images with
+                 DDPM's discretised decoder on the 8-bit data itself, no dequantisation.
+
+For images `bits_per_dim` is the paper's (Table 2: dequantised pixels on [0, 256)) and
 `continuous_nats_per_dim` the continuous density of the model-space data, without the
-dequantisation offset: two different quantities (see `summarize`)."""
+dequantisation offset: two different quantities (see `summarize`). The record says whether its
+number is exact or an upper bound on the NLL, and which dequantisation it used."""
 import pathlib
 
 import jax
@@ -12,39 +18,100 @@ import data_sources
 import fileio
 import models
 import samplers
+from configs.errors import ArgumentError
 from parallel import DataParallel
+from samplers import bounds, dequantization
 from workflows import build
 from workflows.batches import map_global_batches
 
+ROUTES = ("ode", "elbo", "elbo_discrete")
+DEQUANTIZATIONS = ("uniform", "truncated_normal")
+
+
+def _check_route(config, sde):
+  e = config.eval
+  if e.likelihood not in ROUTES:
+    raise ArgumentError("eval.likelihood", f"{{arg}}={e.likelihood!r} is not one of {list(ROUTES)}.")
+  if e.dequantization not in DEQUANTIZATIONS:
+    raise ArgumentError("eval.dequantization", f"{{arg}}={e.dequantization!r} is not one of "
+                        f"{list(DEQUANTIZATIONS)}.")
+  if e.likelihood == "elbo_discrete" and not float(sde.discrete_levels(sde.N).sigmas[0]) > 0:
+    raise ArgumentError("eval.likelihood", f"sde {config.sde.name!r} has no noisy discrete chain "
+                        "(its level 0 is the data): use {arg}=elbo or ode.")
+  if e.dequantization == "truncated_normal" and (e.likelihood != "ode"
+                                                 or not build.data_info(config).is_image):
+    raise ArgumentError("eval.dequantization", "{arg}=truncated_normal dequantises 8-bit images "
+                        "for eval.likelihood=ode; use {arg}=uniform here.")
+
+
+def discrete_bins(config):
+  """(half width, low, high) of the 8-bit pixels' bins in model space."""
+  low = -1.0 if config.data.centered else 0.0
+  return (1.0 - low) / 255.0 / 2.0, low, 1.0
+
+
+def _ode_log_likelihood(config, sde, fns, x, keys):
+  """log p (B,) and NFE of the held-out x by the PF-ODE; with truncated-normal dequantisation
+  (samplers.dequantization) the bound on the probability of x's 8-bit bins."""
+  e = config.eval
+  start, correction, eps = x, 0.0, e.eps
+  if e.dequantization == "truncated_normal":
+    half_width = discrete_bins(config)[0]
+    start, correction = dequantization.truncated_normal_dequantize(sde, x, keys, half_width,
+                                                                   e.tn_tau)
+    eps = dequantization.start_time(sde, half_width, e.tn_tau)
+  logp, _, nfe = samplers.log_likelihood(fns, start, keys, trace=e.trace_estimator, rtol=e.rtol,
+                                         atol=e.atol, eps=eps)
+  return logp + correction, nfe
+
 
 def make_log_likelihood(config, sde, score_model):
-  """(params, x (B, ...), indices (B,)) -> (logp (B,), nfe (B,)), to be jitted."""
+  """(params, x (B, ...), indices (B,)) -> (logp (B,), nfe (B,)), to be jitted; for the bounds
+  logp is the ELBO, a lower bound on log p."""
   e = config.eval
+  _check_route(config, sde)
   base_key = build.stream_key(config, "likelihood")
+  bins = discrete_bins(config) if build.data_info(config).is_image else None
 
   def fn(params, x, indices):
     keys = samplers.sample_keys(base_key, indices)
-    logp, _, nfe = samplers.log_likelihood(build.model_fns(sde, score_model, params), x, keys,
-                                           trace=e.trace_estimator, rtol=e.rtol, atol=e.atol,
-                                           eps=e.eps)
-    return logp, nfe
+    fns = build.model_fns(sde, score_model, params)
+    if e.likelihood == "ode":
+      return _ode_log_likelihood(config, sde, fns, x, keys)
+    if e.likelihood == "elbo":
+      bound, _ = bounds.continuous_elbo(fns, x, keys, e.elbo_draws, e.eps, e.elbo_t_sampling)
+      draws = e.elbo_draws
+    else:
+      bound, _ = bounds.discrete_elbo(fns, x, keys, e.elbo_draws, bins=bins)
+      draws = 2 * e.elbo_draws
+    return -bound, np.full(x.shape[:1], draws, np.int32)
 
   return fn
 
 
+def dequantization_of(config) -> str:
+  """How the held-out data are dequantised: 'none' for points and for elbo_discrete (8-bit
+  values k / 255), else eval.dequantization."""
+  if not build.data_info(config).is_image or config.eval.likelihood == "elbo_discrete":
+    return "none"
+  return config.eval.dequantization
+
+
 def held_out_data(config, repeat: int = 0) -> np.ndarray:
   """The first eval.num_samples test examples in model space; images uniformly dequantised with
-  the noise of dequantisation repeat `repeat`."""
+  the noise of dequantisation repeat `repeat`, or the 8-bit values k / 255 (bin centres)."""
   source = build.load_split(config, "test")
   n = min(config.eval.num_samples, len(source))
   rng = np.random.default_rng([config.seed, build.RNG_STREAMS["likelihood"], repeat])
   return data_sources.preprocess(source[np.arange(n)], is_image=build.data_info(config).is_image,
-                                 centered=config.data.centered, uniform_dequantization=True, rng=rng)
+                                 centered=config.data.centered,
+                                 uniform_dequantization=dequantization_of(config) == "uniform",
+                                 rng=rng)
 
 
 def num_repeats(config) -> int:
-  """Dequantisation repeats (eval.bpd_num_repeats, the released eval); 1 for non-image data."""
-  return config.eval.bpd_num_repeats if build.data_info(config).is_image else 1
+  """Dequantisation repeats (eval.bpd_num_repeats, the released eval); 1 without dequantisation."""
+  return config.eval.bpd_num_repeats if dequantization_of(config) != "none" else 1
 
 
 def held_out_likelihoods(config, params, sde, score_model, parallel: DataParallel,
@@ -93,6 +160,20 @@ IMAGE_NOTE = ("bits_per_dim is the paper's number (Table 2): the discrete pixels
               "bits_per_dim in nats.")
 POINTS_NOTE = ("Continuous data: bits_per_dim is continuous_nats_per_dim / ln 2 (the density of "
                "the data as given, no dequantisation).")
+DISCRETE_NOTES = {
+    "elbo_discrete": ("bits_per_dim is the bound on the 8-bit pixels' NLL under DDPM's "
+                      "discretised decoder: no dequantisation and no offset."),
+    "ode": ("bits_per_dim bounds the 8-bit pixels' NLL by truncated-normal dequantisation "
+            "(i-DODE): the probability of each pixel's bin, no offset.")}
+BOUND_NOTE = (" It is an upper bound on the NLL (a lower bound on log p), not its exact value; "
+              "over {repeats} repeats the importance-weighted bound (logsumexp over repeats, "
+              "bits_per_dim_importance_weighted) is the tighter one.")
+
+
+def importance_weighted(logp):
+  """log (1/R sum_r exp(logp_r)) per example over R repeats (R, N) -> (N,): the importance-
+  weighted bound of R dequantisations (Burda et al. 2016), tighter than their mean."""
+  return np.logaddexp.reduce(logp, axis=0) - np.log(logp.shape[0])
 
 
 def summarize(config, logp, nfe, data, score_model) -> dict:
@@ -104,25 +185,43 @@ def summarize(config, logp, nfe, data, score_model) -> dict:
   - bits_per_dim and its standard error over repeats x examples: for images the paper's number
     (Table 2), bits/dim of the discrete data on [0, 256) (samplers.bits_per_dim: + 7 bits on
     [-1, 1], + 8 on [0, 1]); for points continuous_nats_per_dim / ln 2;
+  - bits_per_dim_importance_weighted (R > 1): from the importance-weighted bound over repeats;
   - exact_continuous_nats_per_dim (the analytic model): the exact density's, the ground truth;
-  - mean_nfe, counts, and a `note` saying which number is which.
+  - mean_nfe, counts, the route (eval.likelihood), whether its number is exact or an upper bound,
+    the dequantisation, and a `note` saying which number is which.
+  Without uniform dequantisation (elbo_discrete, truncated_normal) logp is the probability of the
+  8-bit data itself: discrete_nats_per_dim replaces continuous_nats_per_dim and bits_per_dim has
+  no offset.
   """
-  info = build.data_info(config)
+  info, route = build.data_info(config), config.eval.likelihood
+  dequantization_name = dequantization_of(config)
   dim = int(np.prod(info.shape))
   ok = np.isfinite(logp)
   width = 2.0 if config.data.centered else 1.0
-  bpd = (samplers.bits_per_dim(logp[ok], dim, width) if info.is_image
-         else -logp[ok] / (dim * np.log(2.0)))
-  record = {"num_examples": int(logp.shape[1]), "num_repeats": int(logp.shape[0]),
+  continuous = not info.is_image or dequantization_name == "uniform"
+  to_bpd = lambda v: (samplers.bits_per_dim(v, dim, width) if info.is_image and continuous
+                      else -v / (dim * np.log(2.0)))
+  bpd = to_bpd(logp[ok])
+  exact = route == "ode" and dequantization_name == "none"
+  record = {"likelihood": route, "kind": "exact" if exact else "upper bound",
+            "dequantization": dequantization_name,
+            "num_examples": int(logp.shape[1]), "num_repeats": int(logp.shape[0]),
             "num_failed": int((~ok).sum()),
-            "continuous_nats_per_dim": float(np.mean(-logp[ok]) / dim),
+            f"{'continuous' if continuous else 'discrete'}_nats_per_dim":
+                float(np.mean(-logp[ok]) / dim),
             "bits_per_dim": float(np.mean(bpd)),
             "bits_per_dim_stderr": float(np.std(bpd, ddof=1) / np.sqrt(bpd.size)) if bpd.size > 1
                                    else float("nan"),
             "mean_nfe": float(np.mean(nfe))}
+  if logp.shape[0] > 1:
+    every = ok.all(axis=0)
+    record["bits_per_dim_importance_weighted"] = float(np.mean(to_bpd(
+        importance_weighted(logp[:, every]))))
   if isinstance(score_model, models.AnalyticGMMScore):  # ground truth for the analytic model
-    exact = score_model.log_prob(data, np.full(len(data), config.eval.eps, np.float32))
-    record["exact_continuous_nats_per_dim"] = float(np.mean(-np.asarray(exact)[ok[-1]]) / dim)
-  record["note"] = (IMAGE_NOTE.format(space="[-1, 1]" if config.data.centered else "[0, 1]")
-                    if info.is_image else POINTS_NOTE)
+    truth = score_model.log_prob(data, np.full(len(data), config.eval.eps, np.float32))
+    record["exact_continuous_nats_per_dim"] = float(np.mean(-np.asarray(truth)[ok[-1]]) / dim)
+  note = (POINTS_NOTE if not info.is_image else IMAGE_NOTE if continuous
+          else DISCRETE_NOTES[route])
+  record["note"] = (note.format(space="[-1, 1]" if config.data.centered else "[0, 1]")
+                    + ("" if exact else BOUND_NOTE.format(repeats=logp.shape[0])))
   return record
