@@ -99,3 +99,34 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, num_
   mmds = [unbiased_mmd2(x[rng.choice(len(x), m, replace=False)],
                         y[rng.choice(len(y), m, replace=False)]) for _ in range(num_subsets)]
   return float(np.mean(mmds)), float(np.std(mmds))
+
+
+def _pairwise_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+  """Euclidean distances between rows of x (n, d) and y (m, d): (n, m)."""
+  squared = (np.sum(x * x, 1)[:, None] - 2.0 * x @ y.T) + np.sum(y * y, 1)[None, :]
+  return np.sqrt(np.maximum(squared, 0.0))
+
+
+def knn_radii(features: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+  """Distance of each row of features (n, d) to its k-th nearest other row: (n,)."""
+  return np.concatenate([np.sort(_pairwise_distances(features[i:i + chunk], features), axis=1)[:, k]
+                         for i in range(0, len(features), chunk)])
+
+
+def manifold_coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray,
+                      chunk: int = 1024) -> float:
+  """Fraction of points (n, d) inside some ball (centres (m, d), radii (m,))."""
+  inside = [np.any(_pairwise_distances(points[i:i + chunk], centres) <= radii[None, :], axis=1)
+            for i in range(0, len(points), chunk)]
+  return float(np.mean(np.concatenate(inside)))
+
+
+def precision_recall(real: np.ndarray, generated: np.ndarray, k: int = 3) -> tuple[float, float]:
+  """Improved precision and recall (Kynkäänniemi et al. 2019, Eq. 1-3): each set's manifold is
+  the union of balls reaching each feature's k-th nearest neighbour in its set; precision is the
+  fraction of generated features on the real manifold, recall of real features on the generated
+  one. real (N, d), generated (M, d)."""
+  real, generated = np.asarray(real, np.float64), np.asarray(generated, np.float64)
+  precision = manifold_coverage(generated, real, knn_radii(real, k))
+  recall = manifold_coverage(real, generated, knn_radii(generated, k))
+  return precision, recall

@@ -10,7 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from evaluation.metrics import frechet_distance, inception_score, kernel_inception_distance
+from evaluation.metrics import (frechet_distance, inception_score, kernel_inception_distance,
+                                precision_recall)
 from evaluation.stats import FeatureStats
 
 
@@ -54,10 +55,20 @@ def kernel(samples: SampleFeatures, reference: ReferenceFeatures) -> dict:
   return {"kid_x1e3": kid * 1e3, "kid_x1e3_std": std * 1e3}
 
 
+def precision_and_recall(samples: SampleFeatures, reference: ReferenceFeatures) -> dict:
+  """`precision`, `recall`: improved precision and recall, k = 3 (Kynkäänniemi et al. 2019),
+  against the kept real features (eval.kid_examples of them)."""
+  if reference.kid_features is None:
+    return {}
+  precision, recall = precision_recall(reference.kid_features, samples.features, k=3)
+  return {"precision": precision, "recall": recall}
+
+
 SAMPLE_METRICS: dict[str, Callable[[SampleFeatures, ReferenceFeatures], dict]] = {
     "fd": frechet,
     "is": inception,
     "kid": kernel,
+    "precision_recall": precision_and_recall,
 }
 
 

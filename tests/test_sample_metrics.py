@@ -37,7 +37,19 @@ def kernel_case():
           {"kid_x1e3": 1e3 * mmd2, "kid_x1e3_std": 0.0})
 
 
-CHECKS = {"fd": frechet_case, "is": inception_case, "kid": kernel_case}
+def precision_recall_case():
+  """1-D features, k = 3. Real 0..4 (3rd-neighbour radii 3, 2, 2, 2, 3) and 50..53 (3, 2, 2, 3);
+  generated 0.5..3.5 and 20..23 (radii 3, 2, 2, 3 in each group). Generated 20..23 lie on no real
+  ball (reach: [-3, 7] and [47, 56]): precision 4/8; real 50..53 on no generated ball (reach up
+  to 26): recall 5/9."""
+  real = np.array([0, 1, 2, 3, 4, 50, 51, 52, 53], float)[:, None]
+  generated = np.array([0.5, 1.5, 2.5, 3.5, 20, 21, 22, 23])[:, None]
+  return (SampleFeatures(generated), ReferenceFeatures(np.zeros(1), np.eye(1), real),
+          {"precision": 0.5, "recall": 5 / 9})
+
+
+CHECKS = {"fd": frechet_case, "is": inception_case, "kid": kernel_case,
+          "precision_recall": precision_recall_case}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLE_METRICS))
@@ -56,3 +68,16 @@ def test_metrics_without_their_inputs_add_no_columns_and_columns_never_collide()
   assert sorted(sample_metric_columns(samples, reference)) == ["fd"]  # no probs, no KID features
   columns = [c for name in CHECKS for c in SAMPLE_METRICS[name](*CHECKS[name]()[:2])]
   assert len(columns) == len(set(columns))
+
+
+def test_precision_and_recall_move_the_right_way():
+  """Identical sets: 1 and 1. Samples shrunk towards the mean keep precision and lose recall;
+  shifted ones lose precision."""
+  real = np.random.default_rng(0).normal(size=(600, 8))
+  generated = np.random.default_rng(1).normal(size=(600, 8))
+  metric = lambda g: SAMPLE_METRICS["precision_recall"](
+      SampleFeatures(g), ReferenceFeatures(np.zeros(8), np.eye(8), real))
+  assert metric(real) == {"precision": 1.0, "recall": 1.0}
+  base, shrunk, shifted = metric(generated), metric(0.3 * generated), metric(generated + 1.5)
+  assert shrunk["precision"] >= base["precision"] - 0.02 and shrunk["recall"] < base["recall"] - 0.3
+  assert shifted["precision"] < base["precision"] - 0.3, (base, shifted)

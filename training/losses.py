@@ -34,26 +34,47 @@ def split_batch(batch, rng, label_dropout: float = 0.0, label_classes: int = 0):
   return batch["image"], {"labels": labels}
 
 
+def likelihood_importance_times(sde: SDE, rng, shape, eps: float):
+  """t with density p(t) = (g^2 / s^2) / Z on [eps, T] (ScoreFlow's importance sampling, Song et
+  al. 2021b, Sec. 5.1), and Z, for every SDE here in closed form: g^2 = d(s^2)/dt - 2 (a'/a) s^2
+  makes g^2 / s^2 = d log sigma^2 / dt (sigma = s / a), so log sigma is uniform and
+  Z = 2 log(sigma(T) / sigma(eps)). shape: of t."""
+  ends = sde.noise_level(jnp.array([eps, sde.T]))
+  log_lo, log_hi = jnp.log(ends[0]), jnp.log(ends[1])
+  log_sigma = jax.random.uniform(rng, shape, minval=log_lo, maxval=log_hi)
+  return sde.time_at_noise_level(jnp.exp(log_sigma)), 2.0 * (log_hi - log_lo)
+
+
 def continuous_dsm_loss(sde: SDE, score_model, *, reduce_mean: bool, likelihood_weighting: bool,
                         eps: float = 1e-5, label_dropout: float = 0.0, label_classes: int = 0,
-                        output_weighting: bool = False):
+                        output_weighting: bool = False, importance_sampling: bool = False):
   """E_t E_{x(t)|x(0)} lambda(t) ||s(x(t), t) - grad log p_0t(x(t)|x(0))||^2, t ~ U(eps, T).
 
   lambda(t) = std(t)^2 (the paper's choice), g(t)^2 (likelihood weighting), or with
   output_weighting (sigma^2 a / c_out)^2, under which the loss is the squared error of the
   network's output F itself (score = c_out F / (sigma^2 a) + ...; models.parameterization): the
   eps loss for vp_continuous (= std^2), Salimans & Ho's v loss for v_prediction.
+
+  importance_sampling (with likelihood_weighting): t ~ g^2 / s^2 (likelihood_importance_times),
+  so the loss is ||s score + z||^2 with the constant weight Z / (T - eps): the same expectation
+  as the g^2-weighted loss (ScoreFlow's weight is 1; only the scale differs), lower variance.
   """
 
   def loss(params, batch, rng):
     x, labels = split_batch(batch, rng, label_dropout, label_classes)
     t_rng, z_rng, dropout_rng = jax.random.split(rng, 3)
-    t = jax.random.uniform(t_rng, (x.shape[0],), minval=eps, maxval=sde.T)
+    if importance_sampling:
+      t, normaliser = likelihood_importance_times(sde, t_rng, (x.shape[0],), eps)
+    else:
+      t = jax.random.uniform(t_rng, (x.shape[0],), minval=eps, maxval=sde.T)
     z = jax.random.normal(z_rng, x.shape)
     mean, std = sde.marginal_prob(x, t)
     score = score_model.score(params, mean + batch_expand(std, x) * z, t, train=True,
                               rng=dropout_rng, **labels)
-    if likelihood_weighting:
+    if importance_sampling:
+      losses = _reduce(jnp.square(score * batch_expand(std, x) + z), reduce_mean) * (
+          normaliser / (sde.T - eps))
+    elif likelihood_weighting:
       g2 = jnp.square(sde.sde(jnp.zeros_like(x), t)[1])
       losses = _reduce(jnp.square(score + z / batch_expand(std, x)), reduce_mean) * g2
     elif output_weighting:

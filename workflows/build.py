@@ -284,10 +284,14 @@ def build_loss(config, sde, score_model):
   if t.likelihood_weighting and t.output_weighting:
     raise UserError("training.likelihood_weighting and training.output_weighting are two "
                     "weightings of the DSM loss; set one of them.")
+  if t.importance_sampling and not (t.likelihood_weighting and t.continuous):
+    raise UserError("training.importance_sampling draws t for the likelihood weighting: set "
+                    "training.likelihood_weighting=True (continuous training) or turn it off.")
   if t.continuous:
     return losses.continuous_dsm_loss(sde, score_model, reduce_mean=t.reduce_mean,
                                       likelihood_weighting=t.likelihood_weighting, eps=t.eps,
-                                      output_weighting=t.output_weighting, **cond)
+                                      output_weighting=t.output_weighting,
+                                      importance_sampling=t.importance_sampling, **cond)
   if t.output_weighting:
     raise UserError("output_weighting needs continuous training (training.continuous=True).")
   if t.likelihood_weighting:

@@ -4,8 +4,8 @@ For every kept checkpoint in [eval.begin_ckpt, eval.end_ckpt], eval draws eval.n
 samples in shards of one sampling batch, each shard written atomically to
 workdir/eval/ckpt_STEP/samples_FIRST.npz and keyed by its samples' global indices (sample i always
 comes from the key of i), so a killed eval resumes at the first missing shard with the same
-samples and metrics. It then computes the Fréchet distance (`fd`), Inception score and KID of
-eval.features (FID with 'inception'), and bits/dim, and appends one row per checkpoint to
+samples and metrics. It then computes the Fréchet distance (`fd`), Inception score, KID and
+precision / recall of eval.features (FID with 'inception'), and bits/dim, and appends one row per checkpoint to
 workdir/eval/metrics.jsonl and to TensorBoard (workdir/tensorboard/eval); checkpoints already
 in metrics.jsonl are skipped. KID is reported x 10^3 (`kid_x1e3`, `kid_x1e3_std`), as it
 commonly is; `bits_per_dim` is the paper's (dequantised pixels on [0, 256): workflows.likelihood).
