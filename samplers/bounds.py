@@ -23,7 +23,8 @@ the decoder N(x^_0, (sigmas_0 / alphas_0)^2) on continuous data, or for 8-bit da
 the data's bin (DDPM's discretised decoder, Eq. 13: the outer bins open), so the bound is on the
 discrete data's NLL with no dequantisation. Level j is at time j T / (n - 1) (the released
 tables), and eps^_j = -sigmas_j score(x_j, t_j), the network's eps for the DDPM parameterisation.
-The sum over j is estimated from j drawn uniformly.
+The sum over j is estimated from j drawn uniformly (stratified over the draws, as t in the
+continuous bound).
 """
 import jax
 import jax.numpy as jnp

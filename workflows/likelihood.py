@@ -165,9 +165,9 @@ DISCRETE_NOTES = {
                       "discretised decoder: no dequantisation and no offset."),
     "ode": ("bits_per_dim bounds the 8-bit pixels' NLL by truncated-normal dequantisation "
             "(i-DODE): the probability of each pixel's bin, no offset.")}
-BOUND_NOTE = (" It is an upper bound on the NLL (a lower bound on log p), not its exact value; "
-              "over {repeats} repeats the importance-weighted bound (logsumexp over repeats, "
-              "bits_per_dim_importance_weighted) is the tighter one.")
+BOUND_NOTE = " It is an upper bound on the NLL (a lower bound on log p), not its exact value."
+WEIGHTED_NOTE = (" Over the {repeats} dequantisations bits_per_dim_importance_weighted (logsumexp "
+                 "over repeats) is the tighter bound.")
 
 
 def importance_weighted(logp):
@@ -185,7 +185,8 @@ def summarize(config, logp, nfe, data, score_model) -> dict:
   - bits_per_dim and its standard error over repeats x examples: for images the paper's number
     (Table 2), bits/dim of the discrete data on [0, 256) (samplers.bits_per_dim: + 7 bits on
     [-1, 1], + 8 on [0, 1]); for points continuous_nats_per_dim / ln 2;
-  - bits_per_dim_importance_weighted (R > 1): from the importance-weighted bound over repeats;
+  - bits_per_dim_importance_weighted (ode, R > 1): from the importance-weighted bound over
+    repeats (each exp(logp_r) an unbiased estimate of the bin's probability);
   - exact_continuous_nats_per_dim (the analytic model): the exact density's, the ground truth;
   - mean_nfe, counts, the route (eval.likelihood), whether its number is exact or an upper bound,
     the dequantisation, and a `note` saying which number is which.
@@ -213,7 +214,8 @@ def summarize(config, logp, nfe, data, score_model) -> dict:
             "bits_per_dim_stderr": float(np.std(bpd, ddof=1) / np.sqrt(bpd.size)) if bpd.size > 1
                                    else float("nan"),
             "mean_nfe": float(np.mean(nfe))}
-  if logp.shape[0] > 1:
+  weighted = route == "ode" and logp.shape[0] > 1  # exp(logp_r): unbiased estimates of P(x^)
+  if weighted:
     every = ok.all(axis=0)
     record["bits_per_dim_importance_weighted"] = float(np.mean(to_bpd(
         importance_weighted(logp[:, every]))))
@@ -223,5 +225,6 @@ def summarize(config, logp, nfe, data, score_model) -> dict:
   note = (POINTS_NOTE if not info.is_image else IMAGE_NOTE if continuous
           else DISCRETE_NOTES[route])
   record["note"] = (note.format(space="[-1, 1]" if config.data.centered else "[0, 1]")
-                    + ("" if exact else BOUND_NOTE.format(repeats=logp.shape[0])))
+                    + ("" if exact else BOUND_NOTE)
+                    + (WEIGHTED_NOTE.format(repeats=logp.shape[0]) if weighted else ""))
   return record
