@@ -1,4 +1,5 @@
-"""Training: same params on 1 and 8 devices, one compile, exact resume, clear errors."""
+"""Training: same params, samples and per-example likelihoods on 1 and 8 devices, one compile,
+exact resume, clear errors."""
 import json
 import os
 import pathlib
@@ -27,25 +28,37 @@ DIGITS_SMALL = {**SMALL, "training.batch_size": 16, "model.name": "mlp",
 
 
 def run_steps(tmp_path, devices: int, spec: str = TOY, overrides: dict = SMALL,
-              fast_compile: bool = False) -> dict:
+              fast_compile: bool = False, likelihood: bool = True) -> dict:
   """Params after 3 train steps, computed in a subprocess that sees `devices` CPU devices
-  (fast_compile: without LLVM's optimisations, for networks whose compile dominates)."""
+  (fast_compile: without LLVM's optimisations, for networks whose compile dominates), and with
+  `likelihood` held-out per-example log-likelihoods."""
   out = tmp_path / f"params_{devices}.npz"
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS=str(int(fast_compile)))
+             JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS=str(int(fast_compile)),
+             LIKELIHOOD=str(int(likelihood)))
   args = [f"{k}={v!r}" for k, v in overrides.items()]
   subprocess.run([sys.executable, "tests/train_steps_script.py", str(out), spec, *args], cwd=ROOT,
                  env=env, check=True, capture_output=True)
   return dict(np.load(out))
 
 
-def assert_same_training(tmp_path, spec: str, overrides: dict, fast_compile: bool = False):
-  one, eight = (run_steps(tmp_path, n, spec, overrides, fast_compile) for n in (1, 8))
+def assert_same_training(tmp_path, spec: str, overrides: dict, fast_compile: bool = False,
+                         likelihood: bool = True):
+  one, eight = (run_steps(tmp_path, n, spec, overrides, fast_compile, likelihood) for n in (1, 8))
   assert int(one["devices"]) == 1 and int(eight["devices"]) == 8
   assert int(one["compiles"]) == 1 and int(eight["compiles"]) == 1
-  assert one.keys() == eight.keys()
-  for key in set(one) - {"devices", "compiles"}:
-    np.testing.assert_allclose(one[key], eight[key], rtol=2e-5, atol=2e-6, err_msg=key)
+  assert_same_outputs(one, eight)
+
+
+def assert_same_outputs(one: dict, other: dict):
+  """Params, loss and samples to float rounding; per-example likelihoods to the adaptive solve's
+  tolerance: float rounding that differs between compiled batch shapes steers its step sizes
+  (measured on the toy, 1 vs 8 devices, at rtol = atol = 1e-6: 4e-4 nats; at 1e-5: 9e-3)."""
+  assert one.keys() == other.keys()
+  for key in set(one) - {"devices", "compiles", "logp"}:
+    np.testing.assert_allclose(one[key], other[key], rtol=2e-5, atol=2e-6, err_msg=key)
+  if "logp" in one:
+    np.testing.assert_allclose(one["logp"], other["logp"], rtol=0, atol=1e-3)
 
 
 def test_eight_devices_match_one_device(tmp_path):
@@ -61,7 +74,8 @@ def _free_port() -> int:
 def run_two_processes(out, spec: str, overrides: list[dict]) -> list:
   """tests/train_steps_script.py in 2 processes x 4 CPU devices (jax.distributed); overrides[i]
   for process i. Returns the processes (finished) and their logs."""
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu",
+             LIKELIHOOD="1")
   port = _free_port()
   procs = [subprocess.Popen([sys.executable, "tests/train_steps_script.py", str(out), spec,
                              *[f"{k}={v!r}" for k, v in overrides[i].items()]],
@@ -83,8 +97,7 @@ def test_two_processes_match_one_process(tmp_path, spec, overrides):
   assert all(p.returncode == 0 for p in procs), logs[0][-3000:] + logs[1][-3000:]
   multi, single = dict(np.load(out)), run_steps(tmp_path, 8, spec, overrides)
   assert int(multi["devices"]) == 8
-  for key in set(single) - {"devices", "compiles"}:
-    np.testing.assert_allclose(multi[key], single[key], rtol=2e-5, atol=2e-6, err_msg=key)
+  assert_same_outputs(multi, single)
 
 
 @pytest.mark.slow
