@@ -127,6 +127,8 @@ def eval_section(**values) -> ml_collections.ConfigDict:
   e.kid_examples = 10_000                       # real examples whose features KID compares with (0: no KID)
   e.reference_examples = 0                      # examples of reference_split for the statistics (0: all)
   e.num_generated = 50_000                      # samples per checkpoint for the metrics (released num_samples)
+  e.seeds = ()                                  # --mode=eval: sample each checkpoint under these seeds (empty: the config's seed); rows per seed + mean/std/min
+  e.bootstrap = 200                             # --mode=eval with several seeds: resamples of the bootstrap 95% interval of FD at the first seed (0: none)
   e.begin_ckpt = 1                              # --mode=eval: first checkpoint step of the sweep
   e.end_ckpt = -1                               # --mode=eval: last checkpoint step (-1: the newest)
   e.enable_sampling = True                      # --mode=eval: sample and compute FID / IS / KID

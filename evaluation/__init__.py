@@ -12,8 +12,8 @@ from evaluation.inception import (RESIZE_RULE, FIDInceptionV3, InceptionOutputs,
                                   make_inception_fn)
 from evaluation.inception_weights import (WEIGHTS_URL, find_weights, load_inception_variables,
                                           read_state_dict, torch_to_flax_variables)
-from evaluation.metrics import (frechet_distance, inception_score, kernel_inception_distance,
-                                log_softmax)
+from evaluation.metrics import (frechet_bootstrap_interval, frechet_distance, inception_score,
+                                kernel_inception_distance, log_softmax, precision_recall)
 from evaluation.preprocess import INPUT_RANGES, resize_bilinear, to_unit_interval
 from evaluation.sample_metrics import (SAMPLE_METRICS, ReferenceFeatures, SampleFeatures,
                                        sample_metric_columns)
@@ -24,8 +24,8 @@ __all__ = [
     "sample_metric_columns", "WEIGHTS_URL", "DigitsNet", "DigitsOutputs", "FIDInceptionV3",
     "FeatureStats", "InceptionOutputs", "ReferenceStats", "cache_dir", "digits_accuracy",
     "digits_inception_score", "digits_input", "digits_outputs", "find_weights", "frechet_digits_distance",
-    "frechet_distance", "inception_input", "inception_score", "kernel_inception_distance",
+    "frechet_bootstrap_interval", "frechet_distance", "inception_input", "inception_score", "kernel_inception_distance",
     "load_digits_net", "load_inception_variables", "load_stats", "log_softmax", "make_digits_fn",
-    "make_inception_fn", "read_state_dict", "resize_bilinear", "save_stats", "to_unit_interval",
+    "make_inception_fn", "precision_recall", "read_state_dict", "resize_bilinear", "save_stats", "to_unit_interval",
     "torch_to_flax_variables", "train_digits_net",
 ]

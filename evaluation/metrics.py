@@ -101,6 +101,19 @@ def kernel_inception_distance(features1: np.ndarray, features2: np.ndarray, num_
   return float(np.mean(mmds)), float(np.std(mmds))
 
 
+def frechet_bootstrap_interval(features: np.ndarray, reference, num: int, level: float = 0.95,
+                               seed: int = 0) -> tuple[float, float]:
+  """The percentile bootstrap interval of the Fréchet distance of features (N, F) to the
+  reference's mu, sigma: num resamples of the N rows with replacement."""
+  rng = np.random.default_rng(seed)
+  distances = []
+  for _ in range(num):
+    rows = features[rng.integers(0, len(features), len(features))]
+    distances.append(frechet_distance(rows.mean(0), np.cov(rows, rowvar=False), reference.mu,
+                                      reference.sigma))
+  return tuple(float(v) for v in np.quantile(distances, [(1 - level) / 2, (1 + level) / 2]))
+
+
 def _pairwise_distances(x: np.ndarray, y: np.ndarray) -> np.ndarray:
   """Euclidean distances between rows of x (n, d) and y (m, d): (n, m)."""
   squared = (np.sum(x * x, 1)[:, None] - 2.0 * x @ y.T) + np.sum(y * y, 1)[None, :]
