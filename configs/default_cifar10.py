@@ -30,7 +30,7 @@ def get_default_configs() -> ml_collections.ConfigDict:
   training.continuous = True                    # continuous-time DSM; False: SMLD (VE) / DDPM (VP)
   training.reduce_mean = False                  # average the loss over data dims (else sum)
   training.likelihood_weighting = False         # weight DSM by g(t)^2 (likelihood bound)
-  training.importance_sampling = False          # with likelihood_weighting: t ~ g^2 / s^2, unit-weight loss (ScoreFlow)
+  training.importance_sampling = False          # with likelihood_weighting: t ~ g^2 / s^2 (ScoreFlow), same loss in expectation, lower variance
   training.output_weighting = False             # weight DSM so the network output's own error counts (v_prediction: the v loss)
   training.eps = 1e-5                           # smallest training time: t ~ U(eps, T)
   training.batch_size = 128                     # global batch, split over all devices and hosts

@@ -32,6 +32,7 @@ def run_steps(tmp_path, devices: int, overrides: dict) -> dict:
   return dict(np.load(out))
 
 
+@pytest.mark.slow  # CI budget, 15-21 s: two subprocesses
 def test_eight_devices_train_the_classifier_like_one(tmp_path):
   one, eight = run_steps(tmp_path, 1, SMALL), run_steps(tmp_path, 8, SMALL)
   assert int(one["devices"]) == 1 and int(eight["devices"]) == 8

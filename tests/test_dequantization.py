@@ -103,6 +103,7 @@ def test_importance_weighting_is_the_log_mean_exp_and_the_tighter_bound():
   assert np.all(importance_weighted(logp) >= logp.mean(0))
 
 
+@pytest.mark.slow  # CI budget, 13 s: a digits network's ODE solves
 def test_the_likelihood_mode_dequantises_digits_with_a_truncated_normal(tmp_path):
   """An untrained tiny digits model: the record is the discrete bound with no offset (its
   nats/dim times 1 / ln 2), with the importance-weighted bound over 2 repeats below it."""

@@ -81,6 +81,7 @@ DIGITS = {**TINY_DIGITS, "sampling.method": "heun", "sampling.num_steps": 12,
           "sampling.noise_removal": False, "sampling.inverse.num_inputs": 6}
 
 
+@pytest.mark.slow  # CI budget, 20-33 s: two CLI processes on digits
 def test_digits_round_trip_from_the_command_line(tmp_path):
   """Encode 6 test digits with 12 Heun steps (22 NFE each way) and decode them: the per-example
   RMS error (pixels in [-1, 1]) stays below 0.05; decoding the latents file with --mode=sample

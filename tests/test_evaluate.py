@@ -145,6 +145,7 @@ def test_training_writes_tensorboard_scalars(tmp_path):
   assert events.Scalars("train/learning_rate")[-1].value == pytest.approx(2e-3 * 20 / 100)
 
 
+@pytest.mark.slow  # CI budget, 21-31 s: pytorch-fid's pipeline and ours on the same images
 def test_fid_stats_equal_pytorch_fids_pipeline(tmp_path):
   """mu and sigma of random-weight Inception features of digits (grey -> RGB, bilinear to 299)
   equal pytorch-fid's InceptionV3 on the same images and weights, to 1e-4."""
@@ -170,8 +171,8 @@ def test_per_seed_rows_equal_single_seed_runs_and_the_summary_aggregates_them(tm
   (samples and likelihood probes follow the seed); the summary row holds mean, std (ddof 1) and
   min of each number over them and a bootstrap interval around the first seed's FD. A rerun
   finds every row written and draws nothing."""
-  quick = {**QUICK_EVAL, "eval.num_generated": 1000, "eval.enable_bpd": True,
-           "eval.num_samples": 100, "eval.trace_estimator": "gaussian", "eval.bootstrap": 50}
+  quick = {**QUICK_EVAL, "eval.num_generated": 500, "eval.enable_bpd": True,
+           "eval.num_samples": 50, "eval.trace_estimator": "gaussian", "eval.bootstrap": 50}
   rows = evaluate(load_config(GMM, {**quick, "eval.seeds": (3, 4)}), tmp_path / "both")
   singles = [evaluate(load_config(GMM, {**quick, "seed": seed}), tmp_path / f"seed{seed}")[0]
              for seed in (3, 4)]

@@ -262,6 +262,7 @@ def test_label_dropout_rate_is_honoured():
   assert none == {} and x.shape == (labels.size, 2)
 
 
+@pytest.mark.slow  # CI budget, 23-24 s: two networks' compiles
 @pytest.mark.usefixtures("compile_without_llvm_optimisation")  # two networks' compiles
 def test_null_label_gives_the_unconditional_output():
   """Analytic: the null label is the mixture's score. Networks: no labels = the null label."""

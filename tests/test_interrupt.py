@@ -68,8 +68,10 @@ def test_signals_save_say_so_and_resume_to_the_uninterrupted_run(cli, tmp_path):
   assert cli.run(*TRAIN, f"--workdir={parts}").returncode == 0
   resumed, uninterrupted = losses(parts), losses(whole)  # one row per step: none repeated
   assert resumed.keys() == uninterrupted.keys()
-  straddling = {s for s in resumed for stop in stops if s - 10 < stop < s}  # fewer steps averaged
-  assert straddling and all(resumed[s] == uninterrupted[s] for s in resumed if s not in straddling)
+  # Rows whose logging window a stop cut average fewer steps; every other row is equal (all rows
+  # when both stops land on a log step, as they did once under CI load).
+  straddling = {s for s in resumed for stop in stops if s - 10 < stop < s}
+  assert all(resumed[s] == uninterrupted[s] for s in resumed if s not in straddling)
   jax.tree.map(np.testing.assert_array_equal, ema_params(parts), ema_params(whole))
 
   rerun = tmp_path / "rerun"  # the recorded config reproduces the run

@@ -70,6 +70,7 @@ def digits_workdir(tmp_path_factory):
                            load_config("configs/digits.py:vpsde", TINY_DIGITS))
 
 
+@pytest.mark.slow  # CI budget, 20-33 s: a CLI process on digits
 def test_cfg_with_inpainting_on_digits_from_the_command_line(tmp_path):
   """Classifier-free guidance and inpainting in one run (--config=WORKDIR: its recorded config):
   the observed pixels are the inputs' bit for bit, each sample has its label (i % 10)."""

@@ -199,3 +199,12 @@ def test_discrete_training_needs_a_discrete_parameterization():
   loss = losses.discrete_dsm_loss(sde, model, reduce_mean=True)
   with pytest.raises(ValueError, match="vp_discrete"):
     jax.eval_shape(loss, model.init(jax.random.key(0), x), x, jax.random.key(1))
+
+
+def test_importance_sampling_without_likelihood_weighting_is_refused_in_one_line():
+  from configs import load_config  # pylint: disable=import-outside-toplevel
+  from workflows import build  # pylint: disable=import-outside-toplevel
+  config = load_config("configs/toy.py:two_moons,vpsde", {"training.importance_sampling": True})
+  sde = build.build_sde(config)
+  with pytest.raises(ValueError, match="^training.importance_sampling draws t for the likelihood"):
+    build.build_loss(config, sde, build.build_score_model(config, sde))
